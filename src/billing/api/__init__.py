@@ -1,0 +1,1 @@
+"""HTTP layer: app factory, middleware, dependencies, route assembly from the capability matrix."""

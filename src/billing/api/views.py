@@ -1,0 +1,139 @@
+"""Rendering a resource for a caller: role visibility, projection, envelopes, exports (§3.5, §3.12, §4.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Select
+from starlette.responses import Response, StreamingResponse
+
+from billing.api.deps import Ctx
+from billing.api.negotiation import collection_format, require_json
+from billing.auth.visibility import hidden_paths, prune
+from billing.db.query import ListSpec, count, filtered, page_of, stream_rows
+from billing.errors import PayloadTooLarge
+from billing.kit.jsonout import JsonResponse, dumps
+from billing.kit.pagination import parse_page
+from billing.kit.rql import Registry
+from billing.kit.select import Projection
+
+Render = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """How a resource is shown: its top-level fields in order, the non-core ones, its visibility table."""
+
+    fields: tuple[str, ...]
+    non_core: frozenset[str] = frozenset()
+    visibility: str | None = None  # key of auth.visibility.RESTRICTED
+    label: str = ""
+    extra_hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def hidden(self, ctx: Ctx) -> frozenset[str]:
+        return hidden_paths(self.visibility, ctx.principal.role) if self.visibility else frozenset()
+
+    def visible_fields(self, hidden: frozenset[str]) -> list[str]:
+        return [name for name in self.fields if name not in hidden]
+
+    def registry(self, ctx: Ctx, registry: Registry) -> Registry:
+        """The RQL allow-list minus what the role may not see (→ 400 Unknown property)."""
+        hidden = {path.lower().replace("[]", "") for path in self.hidden(ctx)}
+        if not hidden:
+            return registry
+        return {k: v for k, v in registry.items() if not any(k == h or k.startswith(h + ".") for h in hidden)}
+
+
+def item_response(
+    ctx: Ctx, view: ResourceView, item: dict[str, Any], *, status_code: int = 200, location: str | None = None
+) -> Response:
+    """A single object: every visible field unless ``select`` says otherwise."""
+    require_json(ctx.request)
+    hidden = view.hidden(ctx)
+    prune(item, hidden)
+    projection = Projection.build(ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=True)
+    body = {"$meta": {"omitted": projection.omitted}, **projection.apply(item)}
+    headers = {"Location": location} if location else None
+    return JsonResponse(body, status_code=status_code, headers=headers)
+
+
+def collection_response(ctx: Ctx, view: ResourceView, stmt: Select[Any], spec: ListSpec, render: Render) -> Response:
+    """A collection in the format the caller asked for: paged JSON, JSONL export or streaming (§3.12)."""
+    fmt = collection_format(ctx.request)
+    spec = ListSpec(view.registry(ctx, spec.registry), spec.default_order, spec.tiebreak)
+    stmt = filtered(stmt, spec, ctx.query)
+    hidden = view.hidden(ctx)
+    projection = Projection.build(
+        ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=False
+    )
+
+    def shown(row: Any) -> dict[str, Any]:
+        return projection.apply(prune(render(row), hidden))
+
+    if fmt == "json":
+        page = parse_page(ctx.query.limit, ctx.query.offset)
+        rows, total = page_of(ctx.session, stmt, page)
+        meta = {"omitted": projection.omitted}
+        data = [{"$meta": meta, **shown(row)} for row in rows]
+        envelope = {
+            "$meta": {"pagination": {"offset": page.offset, "limit": page.limit, "total": total}, **meta},
+            "data": data,
+        }
+        return JsonResponse(envelope)
+    return _export(ctx, fmt, stmt, shown, projection.omitted)
+
+
+def _export(ctx: Ctx, fmt: str, stmt: Select[Any], shown: Render, omitted: list[str]) -> Response:
+    """JSONL export or streaming envelope from one consistent snapshot, with ``MPT-Item-Count``."""
+    page = parse_page(ctx.query.limit, ctx.query.offset, unbounded=True)
+    database = ctx.request.app.state.database
+    session_cm = database.read_scope()
+    session = session_cm.__enter__()
+    try:
+        total = count(session, stmt)
+        items = max(0, total - page.offset)
+        if page.limit is not None:
+            items = min(items, page.limit)
+        if items > ctx.settings.api.export_max_records:
+            raise PayloadTooLarge(
+                f"The export has {items} records; the limit is {ctx.settings.api.export_max_records}."
+            )
+    except BaseException:
+        session_cm.__exit__(None, None, None)
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            rows = stream_rows(session, stmt, page)
+            if fmt.startswith("jsonl:"):
+                for row in rows:
+                    yield dumps(shown(row)) + b"\n"
+                return
+            pagination = {"offset": page.offset, "total": items}
+            if page.limit is not None:
+                pagination["limit"] = page.limit
+            head = dumps({"$meta": {"pagination": pagination, "omitted": omitted}})
+            yield head[:-1] + b',"data":['
+            meta = {"omitted": omitted}
+            for index, row in enumerate(rows):
+                yield (b"," if index else b"") + dumps({"$meta": meta, **shown(row)})
+            yield b"]}"
+        finally:
+            session_cm.__exit__(None, None, None)
+
+    media = fmt.split(":", 1)[1] if fmt.startswith("jsonl:") else "application/json"
+    headers = {"MPT-Item-Count": str(items)}
+    if ctx.request.headers.get("mpt-streaming", "").strip().lower() == "true":
+        headers["MPT-Streaming"] = "true"
+    return StreamingResponse(body(), media_type=media, headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def request_of(ctx: Ctx) -> Request:
+    return ctx.request

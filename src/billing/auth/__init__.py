@@ -1,0 +1,1 @@
+"""Authentication (API tokens, JWTs), the principal, the capability matrix and data scoping."""

@@ -1,0 +1,1 @@
+"""Database: engine, session scope, column types, table models and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Domain-free building blocks: ids, money, time, RQL, projections, pagination, streaming."""

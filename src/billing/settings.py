@@ -1,0 +1,128 @@
+"""Settings: ``config/default.toml`` → the TOML file named by ``BILLING_CONFIG`` → ``BILLING_*`` environment.
+
+Nested settings use ``__`` in the environment (``BILLING_AUTH__JWT_SECRET``). Secrets are read from the
+environment only: a TOML file that sets one is refused, and production refuses the development JWT secret.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+#: Used when BILLING_AUTH__JWT_SECRET is unset; refused when BILLING_ENV=production.
+DEVELOPMENT_JWT_SECRET = "billing-development-secret-change-me-0123456789"
+SECRET_PATHS = (("auth", "jwt_secret"),)
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unusable; the process refuses to start."""
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_json_body_bytes: int = 1024 * 1024
+    max_charge_file_bytes: int = 100 * 1024 * 1024
+    max_attachment_bytes: int = 50 * 1024 * 1024
+    export_max_records: int = 1_000_000
+
+
+class AuthSettings(BaseModel):
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    leeway_s: int = 30
+
+
+class StorageSettings(BaseModel):
+    attachments_dir: Path = Path("./var/attachments")
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+    format: Literal["console", "json"] = "console"
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """One TOML file as a settings source; refuses secrets."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        if not self.path.is_file():
+            raise ConfigurationError(f"Configuration file {self.path} does not exist.")
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"Configuration file {self.path} is not valid TOML: {exc}") from exc
+        for section, key in SECRET_PATHS:
+            if key in data.get(section, {}):
+                raise ConfigurationError(
+                    f"{self.path}: '{section}.{key}' is a secret; set it in the environment "
+                    f"(BILLING_{section.upper()}__{key.upper()}), not in a file."
+                )
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/billing.db"
+    reference_file: Path | None = None
+    api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    storage: StorageSettings = StorageSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        override = os.environ.get("BILLING_CONFIG")
+        return (
+            init_settings,
+            env_settings,
+            _TomlFile(settings_cls, Path(override) if override else None),
+            _TomlFile(settings_cls, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None),
+        )
+
+    @model_validator(mode="after")
+    def _refuse_development_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.auth.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET:
+            raise ConfigurationError(
+                "BILLING_ENV=production with the development JWT secret: set BILLING_AUTH__JWT_SECRET."
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
