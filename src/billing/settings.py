@@ -16,7 +16,11 @@ from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+#: In a source checkout next to src/; in an installed image, under the working directory.
+DEFAULT_CONFIG = next(
+    (path for path in (PROJECT_ROOT / "config" / "default.toml", Path("config/default.toml").resolve()) if path.is_file()),
+    PROJECT_ROOT / "config" / "default.toml",
+)
 #: Used when BILLING_AUTH__JWT_SECRET is unset; refused when BILLING_ENV=production.
 DEVELOPMENT_JWT_SECRET = "billing-development-secret-change-me-0123456789"
 SECRET_PATHS = (("auth", "jwt_secret"),)

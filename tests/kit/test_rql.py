@@ -36,8 +36,28 @@ DOCS = [
     (4, "東京", "Draft", "0", datetime(2024, 12, 31, 23, 59, 59), 'say "hi"', True, None, 4),
     (5, "star*name", "Issued", "1000", datetime(2025, 3, 1), "a%b", False, "CLI-0003", 5),
     (6, "100% off", "Draft", None, None, "a_b", None, "CLI-0002", None),
-    (7, "under_score", "Error", "7", datetime(2025, 6, 30, 8, 0, 0, 500000), "back\\slash", True, "CLI-0003", 7),
-    (8, "june 2025 charges", "Issued", "10.000001", datetime(2025, 1, 1, 9, 59, 59), None, False, "CLI-0001", 8),
+    (
+        7,
+        "under_score",
+        "Error",
+        "7",
+        datetime(2025, 6, 30, 8, 0, 0, 500000),
+        "back\\slash",
+        True,
+        "CLI-0003",
+        7,
+    ),
+    (
+        8,
+        "june 2025 charges",
+        "Issued",
+        "10.000001",
+        datetime(2025, 1, 1, 9, 59, 59),
+        None,
+        False,
+        "CLI-0001",
+        8,
+    ),
     (9, "Robert'); DROP TABLE doc;--", "Draft", "1", datetime(2025, 4, 1), None, None, None, 9),
 ]
 # (id, doc, itemNo, quantity); documents 3, 6 and 9 have no lines
@@ -160,7 +180,7 @@ def _sqlite_engine() -> sa.Engine:
         ),
     ],
 )
-def db(request: pytest.FixtureRequest) -> Iterator[Db]:
+def sample(request: pytest.FixtureRequest) -> Iterator[Db]:
     schema = None
     if request.param == "sqlite":
         engine = _sqlite_engine()
@@ -180,7 +200,17 @@ def db(request: pytest.FixtureRequest) -> Iterator[Db]:
                 [
                     dict(
                         zip(
-                            ["id", "name", "status", "quantity", "created", "notes", "flag", "client_id", "rank"],
+                            [
+                                "id",
+                                "name",
+                                "status",
+                                "quantity",
+                                "created",
+                                "notes",
+                                "flag",
+                                "client_id",
+                                "rank",
+                            ],
                             (doc_id(n), name, status, qty and Decimal(qty), *rest),
                             strict=True,
                         )
@@ -209,8 +239,8 @@ def db(request: pytest.FixtureRequest) -> Iterator[Db]:
 # parse_query_string first. The expectation is the set of matching documents or a substring of the RqlError.
 CASES: list[tuple[str, set[int] | str]] = [
     # strings: case-sensitive equality, quoting, whitespace, shortcut
-    ("eq(name,\"O'Brien\")", {2}),
-    ("name=\"O'Brien\"", {2}),
+    ('eq(name,"O\'Brien")', {2}),
+    ('name="O\'Brien"', {2}),
     ("eq(name,'June 2025 Charges')", {1}),
     ("eq(name,June 2025 Charges)", {1}),
     ("eq( name ,  June 2025 Charges  )", {1}),
@@ -223,13 +253,16 @@ CASES: list[tuple[str, set[int] | str]] = [
     ("eq(notes,'')", {2}),
     ('eq(notes,"")', {2}),
     ("eq(notes,'say \"hi\"')", {4}),
-    ("eq(name,\"Robert'); DROP TABLE doc;--\")", {9}),
+    ('eq(name,"Robert\'); DROP TABLE doc;--")', {9}),
     # enums: case-insensitive, validated
     ("eq(status,draft)", {1, 4, 6, 9}),
     ("status=ISSUED", {2, 5, 8}),
     ("eq(status,'Error')", {3, 7}),
     ("ne(status,Draft)", {2, 3, 5, 7, 8}),
-    ("eq(status,Deleted)", "Value 'Deleted' is not valid for enum property 'status'; expected Draft, Issued, Error."),
+    (
+        "eq(status,Deleted)",
+        "Value 'Deleted' is not valid for enum property 'status'; expected Draft, Issued, Error.",
+    ),
     ("eq(Status,'')", "Value '' is not valid for enum property 'Status'"),
     # ids: case-insensitive
     ("eq(id,doc-0001)", {1}),
@@ -273,7 +306,10 @@ CASES: list[tuple[str, set[int] | str]] = [
     ("gt(audit.created.at,2025-06-30T08:00:00Z)", {7}),
     ("eq(audit.created.at,2025-06-30T08:00:00.5Z)", {7}),
     ("le(audit.created.at,2025-01-01T09:59:59Z)", {1, 4, 8}),
-    ("eq(audit.created.at,yesterday)", "Value 'yesterday' is not valid for date-time property 'audit.created.at'."),
+    (
+        "eq(audit.created.at,yesterday)",
+        "Value 'yesterday' is not valid for date-time property 'audit.created.at'.",
+    ),
     ("eq(audit.created.at,2025-02-30)", "Value '2025-02-30' is not valid for date-time property"),
     ("eq(audit.created.at,0001-01-01T00:00:00+01:00)", "is not valid for date-time property"),
     # booleans
@@ -334,7 +370,7 @@ CASES: list[tuple[str, set[int] | str]] = [
     ("like(status,draft)", {1, 4, 6, 9}),
     ("like(name,*)", ALL),
     ("like(notes,*)", {1, 2, 4, 5, 6, 7}),
-    ("like(name,\"*'*\")", {2, 9}),
+    ('like(name,"*\'*")', {2, 9}),
     ("ilike(name,*東*)", {4}),
     ("like(quantity,1*)", "Operator 'like' is not valid for number property 'quantity'."),
     ("like(name,null())", "Unexpected 'null()' at position 10."),
@@ -410,9 +446,9 @@ CASES: list[tuple[str, set[int] | str]] = [
 ]
 
 
-def _run(db: Db, query: str) -> set[str]:
+def _run(sample: Db, query: str) -> set[str]:
     filters = parse_query_string(query[1:]).filters if query.startswith("?") else [query]
-    return db.ids(compile_filter(filters, db.registry))
+    return sample.ids(compile_filter(filters, sample.registry))
 
 
 def test_table_is_large_enough() -> None:
@@ -421,14 +457,14 @@ def test_table_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("query", "expected"), CASES)
-def test_filter(db: Db, query: str, expected: set[int] | str) -> None:
+def test_filter(sample: Db, query: str, expected: set[int] | str) -> None:
     if isinstance(expected, str):
         with pytest.raises(RqlError) as error:
-            _run(db, query)
+            _run(sample, query)
         assert expected in error.value.message
         assert str(error.value) == error.value.message
     else:
-        assert _run(db, query) == {doc_id(n) for n in expected}
+        assert _run(sample, query) == {doc_id(n) for n in expected}
 
 
 INJECTIONS = [
@@ -460,28 +496,28 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("query", INJECTIONS, ids=range(len(INJECTIONS)))
-def test_injection_attempts_stay_data(db: Db, query: str) -> None:
+def test_injection_attempts_stay_data(sample: Db, query: str) -> None:
     try:
-        matched = db.ids(compile_filter([query], db.registry))
+        matched = sample.ids(compile_filter([query], sample.registry))
     except RqlError as error:
         assert error.message.endswith(".")
         assert len(error.message) < 200
     else:
         assert matched == set()
-    assert db.count() == len(DOCS)
+    assert sample.count() == len(DOCS)
 
 
-def test_injection_through_query_string(db: Db) -> None:
+def test_injection_through_query_string(sample: Db) -> None:
     query = parse_query_string("eq(name,%27x%27)%3BDROP%20TABLE%20doc&eq(name,%00)")
     with pytest.raises(RqlError):
-        compile_filter(query.filters, db.registry)
-    assert db.count() == len(DOCS)
+        compile_filter(query.filters, sample.registry)
+    assert sample.count() == len(DOCS)
 
 
-def test_many_values_are_bound_as_parameters(db: Db) -> None:
+def test_many_values_are_bound_as_parameters(sample: Db) -> None:
     names = [f"name {n}" for n in range(4990)] + ["Łódź", "東京"]
-    where = compile_filter([f"in(name,({','.join(repr(name) for name in names)}))"], db.registry)
-    assert db.ids(where) == {doc_id(3), doc_id(4)}
+    where = compile_filter([f"in(name,({','.join(repr(name) for name in names)}))"], sample.registry)
+    assert sample.ids(where) == {doc_id(3), doc_id(4)}
 
 
 def test_limits() -> None:
@@ -495,14 +531,14 @@ def test_limits() -> None:
     assert compile_filter(["(" * 63 + "eq(name,x)" + ")" * 63], registry) is not None
 
 
-def test_no_filters_compile_to_none(db: Db) -> None:
-    assert compile_filter([], db.registry) is None
+def test_no_filters_compile_to_none(sample: Db) -> None:
+    assert compile_filter([], sample.registry) is None
 
 
-def test_values_are_parameters_not_sql(db: Db) -> None:
-    where = compile_filter(["eq(name,\"x' OR '1'='1\")"], db.registry)
+def test_values_are_parameters_not_sql(sample: Db) -> None:
+    where = compile_filter(["eq(name,\"x' OR '1'='1\")"], sample.registry)
     assert where is not None
-    sql = str(where.compile(db.engine))
+    sql = str(where.compile(sample.engine))
     assert "OR" not in sql
     assert "1'='1" not in sql
 
@@ -528,15 +564,15 @@ def test_values_are_parameters_not_sql(db: Db) -> None:
         ("-flag,audit.created.at", [4, 1, 7, 8, 2, 5, 6, 3, 9]),
     ],
 )
-def test_order(db: Db, order: str | None, expected: list[int]) -> None:
-    clauses = compile_order(order, db.registry, default="-audit.created.at", tiebreak=db.doc.c.id)
-    assert db.ordered(clauses) == expected
+def test_order(sample: Db, order: str | None, expected: list[int]) -> None:
+    clauses = compile_order(order, sample.registry, default="-audit.created.at", tiebreak=sample.doc.c.id)
+    assert sample.ordered(clauses) == expected
 
 
-def test_order_appends_the_tiebreak_once(db: Db) -> None:
-    tiebreak = db.doc.c.id
-    assert len(compile_order("name", db.registry, default="id", tiebreak=tiebreak)) == 3
-    assert len(compile_order("-id", db.registry, default="id", tiebreak=tiebreak)) == 2
+def test_order_appends_the_tiebreak_once(sample: Db) -> None:
+    tiebreak = sample.doc.c.id
+    assert len(compile_order("name", sample.registry, default="id", tiebreak=tiebreak)) == 3
+    assert len(compile_order("-id", sample.registry, default="id", tiebreak=tiebreak)) == 2
 
 
 @pytest.mark.parametrize(
@@ -550,7 +586,7 @@ def test_order_appends_the_tiebreak_once(db: Db) -> None:
         ("-", "Empty order term at position 0."),
     ],
 )
-def test_order_errors(db: Db, order: str, message: str) -> None:
+def test_order_errors(sample: Db, order: str, message: str) -> None:
     with pytest.raises(RqlError) as error:
-        compile_order(order, db.registry, default="id", tiebreak=db.doc.c.id)
+        compile_order(order, sample.registry, default="id", tiebreak=sample.doc.c.id)
     assert error.value.message == message

@@ -53,6 +53,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
+    # SQLite's lower() folds ASCII only; ilike must also match 'łÓDŹ' to 'Łódź' as PostgreSQL does.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_on_begin(connection: Any) -> None:

@@ -42,8 +42,8 @@ def list_overrides(ctx: CtxDep) -> Response:
     return collection_response(ctx, OVERRIDE_VIEW, stmt, LIST_SPEC, lambda row: render(row, refs))
 
 
-def get_override(override_id: str, ctx: CtxDep) -> Response:
-    return _item(ctx, OverrideService(ctx.session, ctx.principal).get(path_id(override_id, LABEL)))
+def get_override(overrideId: str, ctx: CtxDep) -> Response:  # noqa: N803  (path parameter names are camelCase)
+    return _item(ctx, OverrideService(ctx.session, ctx.principal).get(path_id(overrideId, LABEL)))
 
 
 def create_override(ctx: CtxDep, body: JsonBodyDep) -> Response:
@@ -51,18 +51,18 @@ def create_override(ctx: CtxDep, body: JsonBodyDep) -> Response:
     return _item(ctx, override, status_code=201, location=f"/public/v1/billing/manual-overrides/{override.id}")
 
 
-def update_override(override_id: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
+def update_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
     service = OverrideService(ctx.session, ctx.principal)
-    override = service.get(path_id(override_id, LABEL), for_update=True)
+    override = service.get(path_id(overrideId, LABEL), for_update=True)
     return _item(ctx, service.update(override, body.bind(OverrideUpdate)))
 
 
-def disable_override(override_id: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
-    return _act(override_id, "disable", ctx, body)
+def disable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+    return _act(overrideId, "disable", ctx, body)
 
 
-def enable_override(override_id: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
-    return _act(override_id, "enable", ctx, body)
+def enable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+    return _act(overrideId, "enable", ctx, body)
 
 
 def _act(override_id: str, action: str, ctx: CtxDep, body: JsonBodyDep) -> Response:

@@ -48,16 +48,20 @@ def _get(world: World, entity: str, object_id: str | None) -> Mapping[str, Any] 
     return world.get(entity, {}).get(object_id) if object_id else None
 
 
+def _differ(value: Any, expected: Any) -> bool:
+    """Both known (a field that failed binding is None and its rules are skipped) and different."""
+    return value is not None and expected is not None and value != expected
+
+
 def _references(entity: str, doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
     for ref, path, target_id in ENTITIES[entity].resolve_refs(doc):
         target = _get(world, ref.target, target_id)
         if target is None:
             yield path, f"{ENTITIES[ref.target].noun} '{target_id}' was not found."
         elif ref.account_type and target.get("type") != ref.account_type:
-            yield (
-                path,
-                f"Account '{target_id}' is a {target.get('type')} account; expected {ref.account_type}.",
-            )
+            kind = str(target.get("type"))
+            article = "an" if kind[:1] in "AEIOU" else "a"
+            yield path, f"Account '{target_id}' is {article} {kind} account; expected {ref.account_type}."
 
 
 def _erp_customers(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
@@ -78,7 +82,7 @@ def _erp_customers(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
 
 def _buyer_of_client(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
     buyer = _get(world, "buyers", doc["buyer"])
-    if buyer is not None and doc["client"] and buyer["client"] != doc["client"]:
+    if buyer is not None and _differ(buyer["client"], doc["client"]):
         yield (
             "buyer",
             f"Buyer '{doc['buyer']}' belongs to client '{buyer['client']}', not to '{doc['client']}'.",
@@ -87,7 +91,7 @@ def _buyer_of_client(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
 
 def _vendor_of_product(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
     product = _get(world, "products", doc["product"])
-    if product is not None and doc["vendor"] and product["vendor"] != doc["vendor"]:
+    if product is not None and _differ(product["vendor"], doc["vendor"]):
         yield (
             "vendor",
             f"Vendor '{doc['vendor']}' is not the vendor of product '{doc['product']}' "
@@ -116,7 +120,7 @@ def _split(doc: Mapping[str, Any], world: World) -> Iterator[Problem]:
         target = None if target_id == doc["id"] else _get(world, "agreements", target_id)
         if target is None:
             continue  # itself, or not found (reported with the references)
-        if doc["product"] and target["product"] != doc["product"]:
+        if _differ(target["product"], doc["product"]):
             yield (
                 f"split[{index}].agreement",
                 f"Agreement '{target_id}' is for product '{target['product']}', not '{doc['product']}'.",
@@ -142,7 +146,7 @@ def _items_of_agreement_product(doc: Mapping[str, Any], world: World) -> Iterato
         return
     for index, item_id in enumerate(doc["items"]):
         item = _get(world, "items", item_id)
-        if item is not None and item["product"] != agreement["product"]:
+        if item is not None and _differ(item["product"], agreement["product"]):
             yield (
                 f"items[{index}]",
                 f"Item '{item_id}' belongs to product '{item['product']}', not to product "

@@ -58,6 +58,8 @@ def compile_order(
     """ORDER BY clauses for ``order`` (or ``default`` when absent), nulls first ascending and last
     descending, with ``tiebreak`` ascending as the final key."""
     text = order if order and order.strip() else default
+    if len(text) > MAX_LENGTH:
+        raise RqlError("Query is too long.")
     clauses: list[ColumnElement[Any]] = []
     has_tiebreak = False
     offset = 0
