@@ -63,8 +63,14 @@ class TestShape:
     def test_accounts_of_every_role(self, demo: World) -> None:
         types = Counter(account["type"] for account in demo["accounts"].values())
         assert types == {"Operations": 2, "Vendor": 2, "Client": 4}
-        expected = {"operations": "Operations", "vendor": "Vendor", "vendor2": "Vendor", "client": "Client"}
-        for role, account_type in (expected | {"client2": "Client"}).items():
+        roles = {
+            "operations": "Operations",
+            "vendor": "Vendor",
+            "vendor2": "Vendor",
+            "client": "Client",
+            "client2": "Client",
+        }
+        for role, account_type in roles.items():
             assert demo["accounts"][DEMO_ACCOUNTS[role]]["type"] == account_type
         assignees = [
             user for user in demo["users"].values() if user["account"] == DEMO_ACCOUNTS["operations"]

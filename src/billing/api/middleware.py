@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +17,7 @@ from billing.db.engine import Database
 from billing.errors import AppError
 from billing.reference.repository import ReferenceRepository
 
+log = structlog.get_logger("billing.api")
 
 
 def new_trace_id() -> str:
@@ -51,6 +53,11 @@ class BillingMiddleware:
             try:
                 state["principal"] = await run_in_threadpool(self._authenticate, scope)
             except AppError as error:
+                await problem_response(error, trace_id)(scope, receive, send)
+                return
+            except Exception:  # never a bare 500 without problem details and traceId (§3.9)
+                log.exception("api.authentication_failed", path=path, trace_id=trace_id)
+                error = AppError("An unexpected error occurred.")
                 await problem_response(error, trace_id)(scope, receive, send)
                 return
 

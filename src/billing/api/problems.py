@@ -34,7 +34,8 @@ def problem_body(error: AppError, trace_id: str) -> dict[str, Any]:
 def problem_response(error: AppError, trace_id: str) -> Response:
     headers = dict(error.headers)
     headers["traceparent"] = trace_id
-    return Response(dumps(problem_body(error, trace_id)), status_code=error.status, headers=headers, media_type=PROBLEM)
+    body = dumps(problem_body(error, trace_id))
+    return Response(body, status_code=error.status, headers=headers, media_type=PROBLEM)
 
 
 def trace_id_of(request: Request) -> str:

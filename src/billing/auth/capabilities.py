@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from billing.auth.principal import Role
 
-C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS
+C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
 
 
 class Scope(StrEnum):
@@ -57,7 +57,9 @@ def _cap(name: str, method: str, path: str, roles: set[Role], resource: str, *al
     return Capability(name, method, path, frozenset(roles), resource, tuple(aliases))
 
 
-def _attachments(prefix: str, param: str, resource: str, read: set[Role], write: set[Role]) -> list[Capability]:
+def _attachments(
+    prefix: str, param: str, resource: str, read: set[Role], write: set[Role]
+) -> list[Capability]:
     base = f"/{prefix}/{{{param}}}/attachments"
     one = f"{base}/{{attachmentId}}"
     key = resource.replace("_", "-")

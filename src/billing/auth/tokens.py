@@ -13,13 +13,16 @@ from typing import Any
 import jwt
 
 from billing.auth.principal import Principal, Role
+from billing.db.models import ReferenceObject
 from billing.errors import Unauthorized
+from billing.kit.ids import is_well_formed
 from billing.reference.repository import ReferenceRepository
 from billing.settings import AuthSettings
 
 CLAIM_ACCOUNT_ID = "https://claims.softwareone.com/accountId"
 CLAIM_ACCOUNT_TYPE = "https://claims.softwareone.com/accountType"
 CLAIM_USER_ID = "https://claims.softwareone.com/userId"
+_ROLES = frozenset(role.value for role in Role)
 
 
 def sha256_hex(secret: str) -> str:
@@ -42,12 +45,13 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
-        if token.count(".") == 2:
+        # A registered api-token wins: its secret is an arbitrary string and may contain two dots.
+        row = references.token_by_hash(sha256_hex(token))
+        if row is None and token.count(".") == 2:
             return self._from_jwt(token, references)
-        return self._from_api_token(token, references)
+        return self._from_api_token(row, references)
 
-    def _from_api_token(self, secret: str, references: ReferenceRepository) -> Principal:
-        row = references.token_by_hash(sha256_hex(secret))
+    def _from_api_token(self, row: ReferenceObject | None, references: ReferenceRepository) -> Principal:
         if row is None or row.status != "Active":
             raise Unauthorized("The token is unknown or disabled.")
         account = references.get_doc("accounts", row.doc["account"])
@@ -60,9 +64,11 @@ class Authenticator:
         claims = self._decode(token)
         account_id = claims.get(CLAIM_ACCOUNT_ID)
         account_type = claims.get(CLAIM_ACCOUNT_TYPE)
-        if not isinstance(account_id, str) or account_type not in {r.value for r in Role}:
+        # Claims are arbitrary JSON: check the types before using them (a list or object is no role).
+        if not isinstance(account_id, str) or not isinstance(account_type, str) or account_type not in _ROLES:
             raise Unauthorized("The token lacks the accountId or accountType claim.")
-        account = references.get_doc("accounts", account_id.upper())
+        account_id = account_id.strip().upper()
+        account = references.get_doc("accounts", account_id) if is_well_formed(account_id, "ACC", 2) else None
         if account is None or account.get("status") != "Active":
             raise Unauthorized("The token's account is unknown or disabled.")
         if account["type"] != account_type:

@@ -13,7 +13,7 @@ from typing import Any
 
 from billing.auth.principal import Role
 
-C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS
+C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
 _VO, _CO, _O = frozenset({V, O}), frozenset({C, O}), frozenset({O})
 
 _CHARGE: dict[str, frozenset[Role]] = {

@@ -31,7 +31,7 @@ Problem = tuple[str, str]
 def bind_document(spec: EntitySpec, raw: Mapping[Any, Any]) -> tuple[dict[str, Any], list[Problem]]:
     """The canonical document for ``raw`` and the problems found while binding it."""
     binder = _Binder(spec)
-    return binder.object(spec.shape, raw, ""), binder.problems
+    return binder.members(spec.shape, raw, ""), binder.problems
 
 
 def fold(raw: Mapping[Any, Any]) -> dict[str, Any]:
@@ -56,7 +56,7 @@ class _Binder:
     def add(self, path: str, message: str) -> None:
         self.problems.append((path, message))
 
-    def object(self, fields: tuple[Field, ...], raw: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
+    def members(self, fields: tuple[Field, ...], raw: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
         given = fold(raw)
         doc: dict[str, Any] = {}
         for field in fields:
@@ -90,14 +90,14 @@ class _Binder:
                 return self.ref(value, path)
             case "object":
                 if isinstance(value, Mapping):
-                    return self.object(field.fields, value, path + ".")
+                    return self.members(field.fields, value, path + ".")
                 self.add(path, f"'{path}' must be an object.")
                 return empty(field)
             case "currencies" | "refs" | "objects":
-                return self.list(field, value, path)
+                return self.elements(field, value, path)
         raise AssertionError(field.kind)
 
-    def list(self, field: Field, value: Any, path: str) -> list[Any]:
+    def elements(self, field: Field, value: Any, path: str) -> list[Any]:
         """Elements that fail keep their position (as an empty value) so later paths stay aligned."""
         if not isinstance(value, list):
             self.add(path, f"'{path}' must be a list.")
@@ -107,7 +107,7 @@ class _Binder:
             at = f"{path}[{index}]"
             if field.kind == "objects":
                 if isinstance(element, Mapping):
-                    result.append(self.object(field.fields, element, at + "."))
+                    result.append(self.members(field.fields, element, at + "."))
                 else:
                     self.add(at, f"'{at}' must be an object.")
                     result.append({member.name: empty(member) for member in field.fields})

@@ -102,7 +102,6 @@ class _Client:
     name: str
     buyer: str
     licensee: str
-    agreements: list[str] = field(default_factory=list)
 
 
 class _Builder:
@@ -250,7 +249,6 @@ class _Builder:
                 "externalIds": {"vendor": f"VA-{number:06d}", "operations": f"CON-{number:06d}"},
             },
         )
-        client.agreements.append(agreement["id"])
         self.add(
             "subscriptions",
             {
@@ -275,6 +273,61 @@ class _Builder:
                 },
             )
         return agreement
+
+    def authorizations(self, products: list[_Product], sellers: list[_Seller]) -> None:
+        """One per (product, owner seller), in the seller's currency."""
+        for product in products:
+            for seller in sellers:
+                self.add(
+                    "authorizations",
+                    {
+                        "id": self.draw("AUT", 2),
+                        "name": f"{product.name} {seller.code}",
+                        "vendor": product.vendor,
+                        "product": product.id,
+                        "owner": seller.id,
+                        "currency": seller.currency,
+                    },
+                )
+
+    def agreements(
+        self, clients: list[_Client], sellers: list[_Seller], products: list[_Product], per_client: int
+    ) -> None:
+        """Agreements spread over sellers and products; the first two clients' first ones share a split."""
+        number = 0
+        firsts = []
+        for client in clients:
+            for position in range(per_client):
+                number += 1
+                # Every client's first agreement is on the first product and seller, so any two can split.
+                seller = sellers[0] if position == 0 else self.rng.choice(sellers)
+                product = products[0] if position == 0 else self.rng.choice(products)
+                agreement = self.agreement(client, seller, product, number)
+                if position == 0:
+                    firsts.append(agreement)
+        payer, partner = firsts[0], firsts[1]
+        payer["split"] = [
+            {"agreement": payer["id"], "percentage": Decimal("60")},
+            {"agreement": partner["id"], "percentage": Decimal("40")},
+        ]
+
+    def pricing_policies(self, first: _Client, second: _Client, product: _Product) -> None:
+        """One naming a product, one for all products, one with a margin only."""
+        for name, client, product_ids, pricing in (
+            (f"{first.name} {product.name}", first, [product.id], {"markup": Decimal("8")}),
+            (f"{first.name} default", first, [], {"markup": Decimal("10")}),
+            (f"{second.name} margin", second, [], {"margin": Decimal("20")}),
+        ):
+            self.add(
+                "pricing-policies",
+                {
+                    "id": self.draw("PRP", 2),
+                    "name": name,
+                    "client": client.id,
+                    "products": product_ids,
+                    **pricing,
+                },
+            )
 
     def tokens(self) -> None:
         for ordinal, role in enumerate(DEMO_TOKENS, start=1):
@@ -318,57 +371,13 @@ def build_demo_dataset(
         builder.add("users", {"id": builder.draw("USR", 2), "name": name, "account": account})
     seller_list = builder.sellers(sellers)
     products = builder.products()
-    for product in products:
-        for seller in seller_list:
-            builder.add(
-                "authorizations",
-                {
-                    "id": builder.draw("AUT", 2),
-                    "name": f"{product.name} {seller.code}",
-                    "vendor": product.vendor,
-                    "product": product.id,
-                    "owner": seller.id,
-                    "currency": seller.currency,
-                },
-            )
-
+    builder.authorizations(products, seller_list)
     client_ids = [DEMO_ACCOUNTS["client"], DEMO_ACCOUNTS["client2"]]
     client_ids += [builder.draw("ACC", 2) for _ in range(clients - 2)]
     client_list = [
         builder.client(account_id, index, seller_list) for index, account_id in enumerate(client_ids)
     ]
-    number = 0
-    first_agreements = []
-    for client in client_list:
-        for position in range(agreements_per_client):
-            number += 1
-            # The first agreement of every client is on the first product and seller: the split pair.
-            seller = seller_list[0] if position == 0 else builder.rng.choice(seller_list)
-            product = products[0] if position == 0 else builder.rng.choice(products)
-            agreement = builder.agreement(client, seller, product, number)
-            if position == 0:
-                first_agreements.append(agreement)
-    payer, partner = first_agreements[0], first_agreements[1]
-    payer["split"] = [
-        {"agreement": payer["id"], "percentage": Decimal("60")},
-        {"agreement": partner["id"], "percentage": Decimal("40")},
-    ]
-
-    first, second = client_list[0], client_list[1]
-    for name, client, product_ids, pricing in (
-        (f"{first.name} {products[0].name}", first, [products[0].id], {"markup": Decimal("8")}),
-        (f"{first.name} default", first, [], {"markup": Decimal("10")}),
-        (f"{second.name} margin", second, [], {"margin": Decimal("20")}),
-    ):
-        builder.add(
-            "pricing-policies",
-            {
-                "id": builder.draw("PRP", 2),
-                "name": name,
-                "client": client.id,
-                "products": product_ids,
-                **pricing,
-            },
-        )
+    builder.agreements(client_list, seller_list, products, agreements_per_client)
+    builder.pricing_policies(client_list[0], client_list[1], products[0])
     builder.tokens()
     return {entity: builder.doc[entity] for entity in ENTITIES if entity in builder.doc}

@@ -180,11 +180,15 @@ def list_spec(entity: str) -> ListSpec:
         "audit.created.at": Field(ReferenceObject.created_at, FieldType.DATETIME),
         "audit.updated.at": Field(ReferenceObject.updated_at, FieldType.DATETIME),
     }
-    for path, kind in ENTITIES[entity].columns.items():
+    spec = ENTITIES[entity]
+    single_refs = {ref.path for ref in spec.refs if "[]" not in ref.path}
+    for path, kind in spec.columns.items():
         key = path.lower()
         if key in registry:
             continue
-        element = ReferenceObject.doc[tuple(path.split("."))]
+        # references are stored as bare id strings: `client.id` reads the document's `client`
+        stored = path[:-3] if path.endswith(".id") and path[:-3] in single_refs else path
+        element = ReferenceObject.doc[tuple(stored.split("."))]
         if kind.startswith("enum:"):
             registry[key] = Field(element.as_string(), FieldType.ENUM, tuple(kind[5:].split(",")))
         elif kind == "decimal":
