@@ -1,2 +1,3 @@
 """Marketplace Billing service."""
+
 __version__ = "0.1.0"

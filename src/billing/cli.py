@@ -24,7 +24,7 @@ console = Console()
 DEMO_REFERENCE_FILE = Path("var/demo-reference.json")
 
 
-def _database():  # type: ignore[no-untyped-def]
+def _database():
     from billing.db.engine import Database
 
     return Database(get_settings().database_url)
@@ -68,7 +68,9 @@ def reference_import(
 
 
 @reference_app.command("export")
-def reference_export(out: Annotated[Path | None, typer.Option(help="write to this file (default: stdout)")] = None) -> None:
+def reference_export(
+    out: Annotated[Path | None, typer.Option(help="write to this file (default: stdout)")] = None,
+) -> None:
     """Export the whole reference set in the import format (secrets omitted)."""
     from billing.auth.principal import system_principal
     from billing.kit.jsonout import dumps

@@ -24,8 +24,8 @@ def print_welcome(console: Console, base_url: str) -> None:
         "Try:",
         f"  curl -s -H 'Authorization: Bearer {ops}' '{base_url}/reference/agreements?select=-*,id,name&limit=5'",
         f"  curl -s -H 'Authorization: Bearer {ops}' -H 'Content-Type: application/json' \\",
-        f"       -d '{{\"client\":{{\"id\":\"{DEMO_ACCOUNTS['client']}\"}},\"vendor\":{{\"id\":\"{DEMO_ACCOUNTS['vendor']}\"}},"
-        f"\"name\":\"Billed by hand\"}}' {base_url}/manual-overrides",
+        f'       -d \'{{"client":{{"id":"{DEMO_ACCOUNTS["client"]}"}},"vendor":{{"id":"{DEMO_ACCOUNTS["vendor"]}"}},'
+        f'"name":"Billed by hand"}}\' {base_url}/manual-overrides',
         f"  curl -s -H 'Authorization: Bearer {ops}' '{base_url}/manual-overrides?eq(status,Active)'",
         f"  curl -s -H 'Authorization: Bearer {vendor}' '{base_url}/manual-overrides'   # 403: Operations only",
         "",
@@ -67,13 +67,20 @@ def self_check(console: Console, base_url: str) -> bool:
                 override = created.json()
             action = "enable" if override["status"] == "Disabled" else "disable"
             flipped = http.post(f"/manual-overrides/{override['id']}/{action}", headers=ops)
-            back = http.post(f"/overrides/{override['id']}/{'disable' if action == 'enable' else 'enable'}", headers=ops)
-            return flipped.status_code == 200 and back.status_code == 200 and back.json()["status"] == override["status"]
+            back = http.post(
+                f"/overrides/{override['id']}/{'disable' if action == 'enable' else 'enable'}", headers=ops
+            )
+            return (
+                flipped.status_code == 200 and back.status_code == 200 and back.json()["status"] == override["status"]
+            )
 
         check("health answers without a token", lambda: http.get("/health").status_code == 200)
         check("OpenAPI is public", lambda: "paths" in http.get("/openapi.json").json())
         check("no token → 401", lambda: http.get("/manual-overrides").status_code == 401)
-        check("vendor on an Operations route → 403", lambda: http.get("/manual-overrides", headers=vendor).status_code == 403)
+        check(
+            "vendor on an Operations route → 403",
+            lambda: http.get("/manual-overrides", headers=vendor).status_code == 403,
+        )
         check(
             "reference data loaded",
             lambda: http.get("/reference/agreements?limit=0", headers=ops).json()["$meta"]["pagination"]["total"] > 0,

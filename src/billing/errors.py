@@ -1,20 +1,20 @@
 """The error tree. Services raise these; one handler (api/problems.py) renders RFC 9457 problem details.
 
-    AppError (500 internal)
-    ├── ValidationFailed        400 validation        errors by property path
-    ├── InvalidQuery            400 invalid-query     errors["query"]
-    ├── Unauthorized            401 unauthorized      + WWW-Authenticate: Bearer
-    ├── Forbidden               403 forbidden
-    ├── NotFound                404 not-found
-    ├── MethodNotAllowed        405 method-not-allowed + Allow
-    ├── NotAcceptable           406 not-acceptable
-    ├── InvalidStatus           409 invalid-status    errors["status"]
-    ├── Conflict                409 conflict
-    ├── PayloadTooLarge         413 payload-too-large
-    ├── UnsupportedMediaType    415 unsupported-media-type
-    ├── ErpDocumentNotFound     422 erp-document-not-found
-    ├── NotImplementedYet       501 not-implemented   (a route of the matrix whose domain is not built yet)
-    └── Unavailable             503 unavailable       + Retry-After
+AppError (500 internal)
+├── ValidationFailed        400 validation        errors by property path
+├── InvalidQuery            400 invalid-query     errors["query"]
+├── Unauthorized            401 unauthorized      + WWW-Authenticate: Bearer
+├── Forbidden               403 forbidden
+├── NotFound                404 not-found
+├── MethodNotAllowed        405 method-not-allowed + Allow
+├── NotAcceptable           406 not-acceptable
+├── InvalidStatus           409 invalid-status    errors["status"]
+├── Conflict                409 conflict
+├── PayloadTooLarge         413 payload-too-large
+├── UnsupportedMediaType    415 unsupported-media-type
+├── ErpDocumentNotFound     422 erp-document-not-found
+├── NotImplementedYet       501 not-implemented   (a route of the matrix whose domain is not built yet)
+└── Unavailable             503 unavailable       + Retry-After
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ from billing.settings import LogSettings
 
 def configure(settings: LogSettings) -> None:
     level = logging.getLevelNamesMapping().get(settings.level.upper(), logging.INFO)
-    renderer = structlog.processors.JSONRenderer() if settings.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if settings.format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

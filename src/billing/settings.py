@@ -18,7 +18,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: In a source checkout next to src/; in an installed image, under the working directory.
 DEFAULT_CONFIG = next(
-    (path for path in (PROJECT_ROOT / "config" / "default.toml", Path("config/default.toml").resolve()) if path.is_file()),
+    (
+        path
+        for path in (PROJECT_ROOT / "config" / "default.toml", Path("config/default.toml").resolve())
+        if path.is_file()
+    ),
     PROJECT_ROOT / "config" / "default.toml",
 )
 #: Used when BILLING_AUTH__JWT_SECRET is unset; refused when BILLING_ENV=production.

@@ -19,7 +19,11 @@ def make_overrides(api, ops, count=3):
     clients = [DEMO_ACCOUNTS["client"], DEMO_ACCOUNTS["client2"]]
     vendors = [DEMO_ACCOUNTS["vendor"], DEMO_ACCOUNTS["vendor2"]]
     for index in range(count):
-        body = {"client": {"id": clients[index % 2]}, "vendor": {"id": vendors[index // 2 % 2]}, "name": f"o{index}"}
+        body = {
+            "client": {"id": clients[index % 2]},
+            "vendor": {"id": vendors[index // 2 % 2]},
+            "name": f"o{index}",
+        }
         response = api.post("/manual-overrides", headers=ops, json=body)
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
@@ -38,7 +42,9 @@ def assert_problem(response, status, suffix):
 
 class TestBadInput:
     def test_malformed_json(self, api, ops):
-        response = api.post("/manual-overrides", headers={**ops, "Content-Type": "application/json"}, content=b'{"client": ')
+        response = api.post(
+            "/manual-overrides", headers={**ops, "Content-Type": "application/json"}, content=b'{"client": '
+        )
         body = assert_problem(response, 400, "validation")
         assert "not valid JSON" in body["errors"]["body"][0]
 
@@ -63,7 +69,9 @@ class TestBadInput:
         assert_problem(response, 413, "payload-too-large")
 
     def test_wrong_types_name_their_properties(self, api, ops):
-        response = api.post("/manual-overrides", headers=ops, json={"client": {"id": 7}, "vendor": [], "notes": {"a": 1}})
+        response = api.post(
+            "/manual-overrides", headers=ops, json={"client": {"id": 7}, "vendor": [], "notes": {"a": 1}}
+        )
         body = assert_problem(response, 400, "validation")
         assert set(body["errors"]) == {"client.id", "vendor", "notes"}
 
@@ -71,7 +79,11 @@ class TestBadInput:
         response = api.post(
             "/manual-overrides",
             headers=ops,
-            json={"client": {"id": DEMO_ACCOUNTS["client"], "name": "ignored"}, "vendor": {"id": DEMO_ACCOUNTS["vendor"]}, "bogus": 1},
+            json={
+                "client": {"id": DEMO_ACCOUNTS["client"], "name": "ignored"},
+                "vendor": {"id": DEMO_ACCOUNTS["vendor"]},
+                "bogus": 1,
+            },
         )
         assert response.status_code == 201
 
@@ -108,7 +120,9 @@ class TestRoutingAndNegotiation:
     def test_unsatisfiable_accept_is_406(self, api, ops, accept):
         assert_problem(api.get("/manual-overrides", headers={**ops, "Accept": accept}), 406, "not-acceptable")
 
-    @pytest.mark.parametrize("accept", ["*/*", "application/*", "application/json", "text/html, application/json;q=0.9"])
+    @pytest.mark.parametrize(
+        "accept", ["*/*", "application/*", "application/json", "text/html, application/json;q=0.9"]
+    )
     def test_json_accept_forms(self, api, ops, accept):
         assert api.get("/manual-overrides", headers={**ops, "Accept": accept}).status_code == 200
 
@@ -126,7 +140,9 @@ class TestRoutingAndNegotiation:
 class TestExportsAndStreaming:
     def test_jsonl_export_returns_every_matching_record(self, api, ops):
         ids = make_overrides(api, ops, 3)
-        response = api.get("/manual-overrides?order=name&select=-*,name", headers={**ops, "Accept": "application/jsonl"})
+        response = api.get(
+            "/manual-overrides?order=name&select=-*,name", headers={**ops, "Accept": "application/jsonl"}
+        )
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/jsonl"
         assert response.headers["mpt-item-count"] == "3"
@@ -168,7 +184,13 @@ class TestNumbers:
         created = api.post(
             "/reference/pricing-policies",
             headers=ops,
-            json={"id": "PRP-0009-0001", "name": "n", "client": DEMO_ACCOUNTS["client"], "markup": "1e3", "margin": " 9.0909090 "},
+            json={
+                "id": "PRP-0009-0001",
+                "name": "n",
+                "client": DEMO_ACCOUNTS["client"],
+                "markup": "1e3",
+                "margin": " 9.0909090 ",
+            },
         )
         assert created.status_code == 201, created.text
         raw = created.text

@@ -116,9 +116,7 @@ class TestApiTokens:
         assert "missing" in body["detail"]
 
     def test_scheme_is_case_insensitive(self, api, demo_world):
-        assert (
-            api.get(PROTECTED, headers={"Authorization": "bearer demo-operations-token"}).status_code == 200
-        )
+        assert api.get(PROTECTED, headers={"Authorization": "bearer demo-operations-token"}).status_code == 200
 
     def test_disabled_token(self, api, ops):
         token = {"id": "TKN-4242-0001", "name": "revoked", "account": OPS, "secret": "revoked-secret"}
@@ -236,9 +234,7 @@ class TestJwtHs256:
         assert "algorithm" in body["detail"]
 
     def test_algorithm_not_configured(self, api, settings, demo_world):
-        token = jwt.encode(
-            claims(), settings.auth.jwt_secret.get_secret_value() + "x" * 32, algorithm="HS512"
-        )
+        token = jwt.encode(claims(), settings.auth.jwt_secret.get_secret_value() + "x" * 32, algorithm="HS512")
         assert_unauthorized(api.get(PROTECTED, headers=_bearer(token)))
 
     @pytest.mark.parametrize(
@@ -326,9 +322,7 @@ def test_unexpected_failure_while_authenticating_is_a_500_problem(api, demo_worl
 
 
 def _pem_public(key: Any) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _pem_private(key: Any) -> bytes:
@@ -349,9 +343,7 @@ KEYS = {"RS256": _rsa, "ES256": _ec}
 
 
 @pytest.fixture(params=["RS256", "ES256"])
-def keyed(
-    request, database_url, db, demo_world, tmp_path: Path
-) -> Iterator[tuple[str, Any, Any, TestClient]]:
+def keyed(request, database_url, db, demo_world, tmp_path: Path) -> Iterator[tuple[str, Any, Any, TestClient]]:
     """(algorithm, private key, settings, client) of an app configured with that key type's public key."""
     algorithm = request.param
     private = KEYS[algorithm]()
@@ -400,9 +392,7 @@ class TestJwtPublicKey:
 
     def test_expired(self, keyed):
         algorithm, private, _, api = keyed
-        token = jwt.encode(
-            {**claims(), "exp": int(time.time()) - 3600}, _pem_private(private), algorithm=algorithm
-        )
+        token = jwt.encode({**claims(), "exp": int(time.time()) - 3600}, _pem_private(private), algorithm=algorithm)
         assert_unauthorized(api.get(PROTECTED, headers=_bearer(token)))
 
     def test_account_type_mismatch(self, keyed):

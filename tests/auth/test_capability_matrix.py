@@ -187,13 +187,9 @@ def test_row_answers_each_caller_by_role(api, callers, row):
         media = response.headers.get("content-type", "").split(";")[0]
         if not cap.allows(role):
             if response.status_code != 403 or media != PROBLEM or "forbidden" not in response.text:
-                wrong.append(
-                    f"{key}: expected 403 forbidden, got {response.status_code} {response.text[:200]}"
-                )
+                wrong.append(f"{key}: expected 403 forbidden, got {response.status_code} {response.text[:200]}")
             continue
-        if response.status_code in (401, 403, 405) or (
-            response.status_code >= 500 and response.status_code != 501
-        ):
+        if response.status_code in (401, 403, 405) or (response.status_code >= 500 and response.status_code != 501):
             wrong.append(f"{key}: allowed role got {response.status_code} {response.text[:200]}")
         elif response.status_code != 204 and media not in (PROBLEM, "application/json"):
             wrong.append(f"{key}: {response.status_code} with content type {media!r}")

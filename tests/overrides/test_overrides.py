@@ -13,7 +13,9 @@ VENDOR2 = DEMO_ACCOUNTS["vendor2"]
 
 
 def create(api, ops, client=CLIENT, vendor=VENDOR, **extra):
-    response = api.post("/manual-overrides", headers=ops, json={"client": {"id": client}, "vendor": {"id": vendor}, **extra})
+    response = api.post(
+        "/manual-overrides", headers=ops, json={"client": {"id": client}, "vendor": {"id": vendor}, **extra}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -23,7 +25,13 @@ class TestCreate:
         response = api.post(
             "/manual-overrides",
             headers=ops,
-            json={"client": {"id": CLIENT}, "vendor": {"id": VENDOR}, "name": "Manual", "externalId": "X-1", "notes": "n"},
+            json={
+                "client": {"id": CLIENT},
+                "vendor": {"id": VENDOR},
+                "name": "Manual",
+                "externalId": "X-1",
+                "notes": "n",
+            },
         )
         assert response.status_code == 201
         body = response.json()
@@ -31,7 +39,13 @@ class TestCreate:
         assert body["$meta"] == {"omitted": []}
         assert body["id"].startswith("BOV-") and len(body["id"]) == 13
         assert body["status"] == "Active"
-        assert body["client"] == {"id": CLIENT, "name": body["client"]["name"], "icon": "", "type": "Client", "status": "Active"}
+        assert body["client"] == {
+            "id": CLIENT,
+            "name": body["client"]["name"],
+            "icon": "",
+            "type": "Client",
+            "status": "Active",
+        }
         assert body["vendor"]["type"] == "Vendor"
         assert (body["name"], body["externalId"], body["notes"]) == ("Manual", "X-1", "n")
         assert set(body["audit"]) == {"created", "updated", "active"}
@@ -94,9 +108,10 @@ class TestReadAndList:
 
     def test_alias_collection_serves_the_same_objects(self, api, ops):
         created = create(api, ops)
-        assert api.get(f"/overrides/{created['id']}", headers=ops).json() == api.get(
-            f"/manual-overrides/{created['id']}", headers=ops
-        ).json()
+        assert (
+            api.get(f"/overrides/{created['id']}", headers=ops).json()
+            == api.get(f"/manual-overrides/{created['id']}", headers=ops).json()
+        )
         assert api.get("/overrides/", headers=ops).json()["data"][0]["id"] == created["id"]
 
     def test_list_core_fields_filter_order_and_paging(self, api, ops):
@@ -108,7 +123,11 @@ class TestReadAndList:
         listing = api.get("/manual-overrides", headers=ops).json()
         assert listing["$meta"]["pagination"] == {"offset": 0, "limit": 10, "total": 3}
         assert listing["$meta"]["omitted"] == ["audit"]
-        assert [item["id"] for item in listing["data"]] == [third["id"], second["id"], first["id"]]  # newest first
+        assert [item["id"] for item in listing["data"]] == [
+            third["id"],
+            second["id"],
+            first["id"],
+        ]  # newest first
         assert all("audit" not in item and item["$meta"] == {"omitted": ["audit"]} for item in listing["data"])
 
         active = api.get("/manual-overrides?eq(status,active)&order=name", headers=ops).json()
@@ -150,10 +169,19 @@ class TestReadAndList:
 class TestUpdateAndActions:
     def test_put_is_a_partial_update_and_null_clears(self, api, ops):
         created = create(api, ops, name="n", notes="keep", externalId="E")
-        updated = api.put(f"/manual-overrides/{created['id']}", headers=ops, json={"NAME": "renamed", "externalId": None, "status": "Disabled", "client": {"id": CLIENT2}})
+        updated = api.put(
+            f"/manual-overrides/{created['id']}",
+            headers=ops,
+            json={"NAME": "renamed", "externalId": None, "status": "Disabled", "client": {"id": CLIENT2}},
+        )
         assert updated.status_code == 200, updated.text
         body = updated.json()
-        assert (body["name"], body["notes"], body["externalId"], body["status"]) == ("renamed", "keep", None, "Active")
+        assert (body["name"], body["notes"], body["externalId"], body["status"]) == (
+            "renamed",
+            "keep",
+            None,
+            "Active",
+        )
         assert body["client"]["id"] == CLIENT  # create-only and read-only input ignored
         assert body["audit"]["updated"]["at"] >= created["audit"]["updated"]["at"]
 
@@ -184,7 +212,9 @@ class TestUpdateAndActions:
     def test_action_accepts_an_empty_body_with_any_content_type(self, api, ops):
         created = create(api, ops)
         response = api.post(
-            f"/manual-overrides/{created['id']}/disable", headers={**ops, "Content-Type": "text/plain"}, content=b""
+            f"/manual-overrides/{created['id']}/disable",
+            headers={**ops, "Content-Type": "text/plain"},
+            content=b"",
         )
         assert response.status_code == 200
 

@@ -72,9 +72,7 @@ class TestShape:
         }
         for role, account_type in roles.items():
             assert demo["accounts"][DEMO_ACCOUNTS[role]]["type"] == account_type
-        assignees = [
-            user for user in demo["users"].values() if user["account"] == DEMO_ACCOUNTS["operations"]
-        ]
+        assignees = [user for user in demo["users"].values() if user["account"] == DEMO_ACCOUNTS["operations"]]
         assert assignees
 
     def test_tokens_carry_the_hashes_of_the_demo_secrets(self, demo: World) -> None:

@@ -545,9 +545,7 @@ class TestBinding:
         }
         assert plan.created["products"][0]["status"] == "Published"
         agreement = plan.created["agreements"][1]
-        assert (
-            agreement["licensee"] is None and agreement["defaultMarkup"] is None and agreement["split"] == []
-        )
+        assert agreement["licensee"] is None and agreement["defaultMarkup"] is None and agreement["split"] == []
         assert agreement["externalIds"] == {"vendor": None, "operations": None}
 
     def test_property_names_bind_case_insensitively_last_occurrence_wins(self) -> None:
@@ -622,9 +620,7 @@ class TestImportModes:
         }
         plan = validate_import(new, existing, "merge")
         assert plan.counts() == {"created": {"agreements": 1}, "updated": {}, "removed": {}}
-        assert_error(
-            import_errors(new, existing, "replace"), "agreements[0].client", f"Account '{CLIENT2}' was not"
-        )
+        assert_error(import_errors(new, existing, "replace"), "agreements[0].client", f"Account '{CLIENT2}' was not")
 
     def test_merge_upsert_replaces_the_whole_document(self) -> None:
         existing = world_of(base_document())
@@ -666,9 +662,7 @@ class TestExport:
         world = world_of(build_demo_dataset())
         exported = export_document(world)
         assert list(exported) == list(ENTITIES)
-        assert all(
-            [doc["id"] for doc in docs] == sorted(doc["id"] for doc in docs) for docs in exported.values()
-        )
+        assert all([doc["id"] for doc in docs] == sorted(doc["id"] for doc in docs) for docs in exported.values())
         assert world_of(exported) == world
 
     def test_export_keeps_the_digest_never_the_secret_and_copies(self) -> None:
@@ -693,9 +687,7 @@ class TestValidateEntity:
         existing = world_of(base_document())
         errors = entity_errors("users", {"id": "USR-0000-0001", "name": "Ann", "account": OPS}, existing)
         assert errors == {"id": ["User 'USR-0000-0001' already exists."]}
-        assert_error(
-            entity_errors("users", {"name": "Ann", "account": OPS}, existing), "id", "'id' is required."
-        )
+        assert_error(entity_errors("users", {"name": "Ann", "account": OPS}, existing), "id", "'id' is required.")
 
     def test_create_errors_are_keyed_by_field_path(self) -> None:
         existing = world_of(base_document())
@@ -745,10 +737,7 @@ class TestValidateEntity:
         current = existing["users"]["USR-0000-0001"]
         errors = entity_errors("users", {"id": "USR-0000-0002"}, existing, current)
         assert errors == {"id": ["'id' cannot be changed."]}
-        assert (
-            validate_entity("users", {"id": "usr-0000-0001"}, existing, current=current)["id"]
-            == "USR-0000-0001"
-        )
+        assert validate_entity("users", {"id": "usr-0000-0001"}, existing, current=current)["id"] == "USR-0000-0001"
 
     def test_update_rechecks_objects_that_reference_it(self) -> None:
         existing = world_of(base_document())

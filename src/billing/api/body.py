@@ -36,7 +36,9 @@ class RawBody:
     def json(self) -> Any:
         """The body as JSON (415 for a non-JSON content type, 413 when over the limit, 400 when malformed)."""
         media = self.media_type
-        if not (media in ("application/json", "text/json") or (media.startswith("application/") and media.endswith("+json"))):
+        if not (
+            media in ("application/json", "text/json") or (media.startswith("application/") and media.endswith("+json"))
+        ):
             raise UnsupportedMediaType(f"Request bodies must be JSON, not '{self.content_type or 'none'}'.")
         self.check_size()
         return parse_json(self.content)

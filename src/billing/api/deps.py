@@ -20,15 +20,15 @@ from billing.settings import Settings
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_database(request: Request) -> Database:
-    return request.app.state.database  # type: ignore[no-any-return]
+    return request.app.state.database
 
 
 def get_principal(request: Request) -> Principal:
-    return request.state.principal  # type: ignore[no-any-return]
+    return request.state.principal
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -72,7 +72,7 @@ class Ctx:
         return scope
 
 
-def authorize(capability: Capability):  # type: ignore[no-untyped-def]
+def authorize(capability: Capability):
     """Dependency factory: the role check of one capability (§2.5 step 3)."""
 
     def check(request: Request, principal: PrincipalDep) -> Capability:

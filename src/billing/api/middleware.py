@@ -57,8 +57,7 @@ class BillingMiddleware:
                 return
             except Exception:  # never a bare 500 without problem details and traceId (§3.9)
                 log.exception("api.authentication_failed", path=path, trace_id=trace_id)
-                error = AppError("An unexpected error occurred.")
-                await problem_response(error, trace_id)(scope, receive, send)
+                await problem_response(AppError("An unexpected error occurred."), trace_id)(scope, receive, send)
                 return
 
         async def send_with_trace(message: Message) -> None:

@@ -29,8 +29,9 @@ def require_json(request: Request) -> None:
     """JSON endpoints accept ``Accept`` absent, ``*/*``, ``application/*`` or ``application/json``."""
     types = accepted(request)
     if types and not JSON_ACCEPTABLE.intersection(types):
-        raise NotAcceptable(f"This endpoint produces application/json; 'Accept: {request.headers['accept']}' "
-                            "cannot be satisfied.")
+        raise NotAcceptable(
+            f"This endpoint produces application/json; 'Accept: {request.headers['accept']}' cannot be satisfied."
+        )
 
 
 def collection_format(request: Request, *, csv: bool = False) -> str:

@@ -17,8 +17,14 @@ _PROBLEMS = {
     "description": "Problem details (RFC 9457)",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
-_COMMON = {401: _PROBLEMS, 403: _PROBLEMS, 404: _PROBLEMS, 405: _PROBLEMS, 406: _PROBLEMS}
-_BY_METHOD: dict[str, dict[int, Any]] = {
+_COMMON: dict[int | str, dict[str, Any]] = {
+    401: _PROBLEMS,
+    403: _PROBLEMS,
+    404: _PROBLEMS,
+    405: _PROBLEMS,
+    406: _PROBLEMS,
+}
+_BY_METHOD: dict[str, dict[int | str, dict[str, Any]]] = {
     "GET": {400: _PROBLEMS},
     "POST": {400: _PROBLEMS, 409: _PROBLEMS, 413: _PROBLEMS, 415: _PROBLEMS},
     "PUT": {400: _PROBLEMS, 409: _PROBLEMS, 413: _PROBLEMS, 415: _PROBLEMS},

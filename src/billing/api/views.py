@@ -54,7 +54,9 @@ def item_response(
     require_json(ctx.request)
     hidden = view.hidden(ctx)
     prune(item, hidden)
-    projection = Projection.build(ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=True)
+    projection = Projection.build(
+        ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=True
+    )
     body = {"$meta": {"omitted": projection.omitted}, **projection.apply(item)}
     headers = {"Location": location} if location else None
     return JsonResponse(body, status_code=status_code, headers=headers)

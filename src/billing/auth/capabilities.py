@@ -57,9 +57,7 @@ def _cap(name: str, method: str, path: str, roles: set[Role], resource: str, *al
     return Capability(name, method, path, frozenset(roles), resource, tuple(aliases))
 
 
-def _attachments(
-    prefix: str, param: str, resource: str, read: set[Role], write: set[Role]
-) -> list[Capability]:
+def _attachments(prefix: str, param: str, resource: str, read: set[Role], write: set[Role]) -> list[Capability]:
     base = f"/{prefix}/{{{param}}}/attachments"
     one = f"{base}/{{attachmentId}}"
     key = resource.replace("_", "-")
@@ -161,10 +159,22 @@ CAPABILITIES: tuple[Capability, ...] = (
     _cap("override.get", "GET", f"{MO}/{{overrideId}}", {O}, "override", "/overrides/{overrideId}"),
     _cap("override.create", "POST", MO, {O}, "override", "/overrides"),
     _cap("override.update", "PUT", f"{MO}/{{overrideId}}", {O}, "override", "/overrides/{overrideId}"),
-    _cap("override.disable", "POST", f"{MO}/{{overrideId}}/disable", {O}, "override",
-         "/overrides/{overrideId}/disable"),
-    _cap("override.enable", "POST", f"{MO}/{{overrideId}}/enable", {O}, "override",
-         "/overrides/{overrideId}/enable"),
+    _cap(
+        "override.disable",
+        "POST",
+        f"{MO}/{{overrideId}}/disable",
+        {O},
+        "override",
+        "/overrides/{overrideId}/disable",
+    ),
+    _cap(
+        "override.enable",
+        "POST",
+        f"{MO}/{{overrideId}}/enable",
+        {O},
+        "override",
+        "/overrides/{overrideId}/enable",
+    ),
     # Reference data (service extension, §11)
     _cap("reference.import", "POST", "/reference/import", {O}, "reference"),
     _cap("reference.export", "GET", "/reference/export", {O}, "reference"),

@@ -9,9 +9,11 @@ not reported in ``$meta.omitted``, cannot be selected, filtered or ordered on, a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from billing.auth.principal import Role
+from billing.kit.rql import Collection, Registry
 
 C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
 _VO, _CO, _O = frozenset({V, O}), frozenset({C, O}), frozenset({O})
@@ -118,3 +120,25 @@ def _remove(node: Any, parts: list[str]) -> None:
     _remove(child, rest)
     if isinstance(child, dict) and not child:
         del node[head]
+
+
+def visible_registry(registry: Registry, hidden: Iterable[str]) -> Registry:
+    """The RQL allow-list without the hidden paths (filtering or ordering on them → 400 Unknown property).
+
+    Registry keys are lower-case dotted paths; a hidden ``lines[].price.x`` is removed from the fields of the
+    ``lines`` collection, so ``any(lines,eq(price.x,1))`` is refused as well.
+    """
+    keys = {path.lower().replace("[]", "") for path in hidden}
+    if not keys:
+        return registry
+    result: dict[str, Any] = {}
+    for key, target in registry.items():
+        if is_hidden(key, keys):
+            continue
+        if isinstance(target, Collection):
+            prefix = key + "."
+            inner = {path[len(prefix) :] for path in keys if path.startswith(prefix)}
+            if inner:
+                target = replace(target, fields=visible_registry(target.fields, inner))
+        result[key] = target
+    return result

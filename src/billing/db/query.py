@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from billing.errors import InvalidQuery
 from billing.kit.pagination import Page
@@ -20,7 +20,7 @@ class ListSpec:
 
     registry: Registry
     default_order: str
-    tiebreak: ColumnElement[Any]
+    tiebreak: ColumnElement[Any] | QueryableAttribute[Any]
 
 
 def filtered(stmt: Select[Any], spec: ListSpec, query: ParsedQuery) -> Select[Any]:

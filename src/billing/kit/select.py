@@ -94,9 +94,7 @@ class Projection:
         self.omitted = omitted
 
     @classmethod
-    def build(
-        cls, select: str | None, *, fields: Sequence[str], non_core: Collection[str], full: bool
-    ) -> Projection:
+    def build(cls, select: str | None, *, fields: Sequence[str], non_core: Collection[str], full: bool) -> Projection:
         """``fields``: the top-level names visible to the caller, in output order; the default projection is
         all of them (``full``, single objects) or all but ``non_core`` (lists)."""
         canonical = {name.lower(): name for name in fields}

@@ -18,6 +18,7 @@ from billing.overrides.service import LABEL, OverrideService
 from billing.reference.refs import RefResolver
 from billing.reference.repository import ReferenceRepository
 
+
 def render(override: ManualOverride, refs: RefResolver) -> dict[str, Any]:
     return {
         "id": override.id,
@@ -42,7 +43,7 @@ def list_overrides(ctx: CtxDep) -> Response:
     return collection_response(ctx, OVERRIDE_VIEW, stmt, LIST_SPEC, lambda row: render(row, refs))
 
 
-def get_override(overrideId: str, ctx: CtxDep) -> Response:  # noqa: N803  (path parameter names are camelCase)
+def get_override(overrideId: str, ctx: CtxDep) -> Response:
     return _item(ctx, OverrideService(ctx.session, ctx.principal).get(path_id(overrideId, LABEL)))
 
 
@@ -51,17 +52,17 @@ def create_override(ctx: CtxDep, body: JsonBodyDep) -> Response:
     return _item(ctx, override, status_code=201, location=f"/public/v1/billing/manual-overrides/{override.id}")
 
 
-def update_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def update_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     service = OverrideService(ctx.session, ctx.principal)
     override = service.get(path_id(overrideId, LABEL), for_update=True)
     return _item(ctx, service.update(override, body.bind(OverrideUpdate)))
 
 
-def disable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def disable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     return _act(overrideId, "disable", ctx, body)
 
 
-def enable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def enable_override(overrideId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     return _act(overrideId, "enable", ctx, body)
 
 

@@ -6,7 +6,6 @@ from billing.api.views import ResourceView
 from billing.kit.binding import InputModel, Ref
 
 
-
 class OverrideUpdate(InputModel):
     name: str | None = Field(default=None, max_length=255)
     notes: str | None = Field(default=None, max_length=4000)

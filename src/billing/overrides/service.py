@@ -41,7 +41,10 @@ class OverrideService:
     def create(self, data: OverrideCreate) -> ManualOverride:
         client_id, vendor_id = data.client.id.strip().upper(), data.vendor.id.strip().upper()
         errors: dict[str, list[str]] = {}
-        for path, account_id, expected in (("client.id", client_id, "Client"), ("vendor.id", vendor_id, "Vendor")):
+        for path, account_id, expected in (
+            ("client.id", client_id, "Client"),
+            ("vendor.id", vendor_id, "Vendor"),
+        ):
             account = self.references.get_doc("accounts", account_id)
             if account is None:
                 errors[path] = [f"Account '{account_id}' was not found."]

@@ -374,9 +374,7 @@ def build_demo_dataset(
     builder.authorizations(products, seller_list)
     client_ids = [DEMO_ACCOUNTS["client"], DEMO_ACCOUNTS["client2"]]
     client_ids += [builder.draw("ACC", 2) for _ in range(clients - 2)]
-    client_list = [
-        builder.client(account_id, index, seller_list) for index, account_id in enumerate(client_ids)
-    ]
+    client_list = [builder.client(account_id, index, seller_list) for index, account_id in enumerate(client_ids)]
     builder.agreements(client_list, seller_list, products, agreements_per_client)
     builder.pricing_policies(client_list[0], client_list[1], products[0])
     builder.tokens()

@@ -80,7 +80,7 @@ def list_entity(entity: str, ctx: CtxDep) -> Response:
     return collection_response(ctx, view_of(entity), stmt, list_spec(entity), render)
 
 
-def get_entity(entity: str, referenceId: str, ctx: CtxDep) -> Response:  # noqa: N803  (path parameter name)
+def get_entity(entity: str, referenceId: str, ctx: CtxDep) -> Response:
     entity = entity_of(entity)
     row = ReferenceService(ctx.session, ctx.principal).get(entity, path_id(referenceId, view_of(entity).label))
     return item_response(ctx, view_of(entity), render(row))
@@ -93,7 +93,7 @@ def create_entity(entity: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     return item_response(ctx, view_of(entity), render(row), status_code=201, location=location)
 
 
-def update_entity(entity: str, referenceId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def update_entity(entity: str, referenceId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     entity = entity_of(entity)
     service = ReferenceService(ctx.session, ctx.principal)
     object_id = path_id(referenceId, view_of(entity).label)
@@ -101,7 +101,7 @@ def update_entity(entity: str, referenceId: str, ctx: CtxDep, body: JsonBodyDep)
     return item_response(ctx, view_of(entity), render(service.update(entity, object_id, body.json())))
 
 
-def delete_entity(entity: str, referenceId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def delete_entity(entity: str, referenceId: str, ctx: CtxDep) -> Response:
     entity = entity_of(entity)
     ReferenceService(ctx.session, ctx.principal).delete(entity, path_id(referenceId, view_of(entity).label))
     return no_content()

@@ -212,9 +212,7 @@ ENTITIES: dict[str, EntitySpec] = {
             _STATUS_ACTIVE_DISABLED,
             _ICON,
         ),
-        _entity(
-            "users", "user", "USR", None, _NAME, _ref("account", "accounts"), _ICON, _STATUS_ACTIVE_DISABLED
-        ),
+        _entity("users", "user", "USR", None, _NAME, _ref("account", "accounts"), _ICON, _STATUS_ACTIVE_DISABLED),
         _entity(
             "api-tokens",
             "api-token",
@@ -243,9 +241,7 @@ ENTITIES: dict[str, EntitySpec] = {
                 _string("status", default="Active"),
                 required=True,
             ),
-            _object(
-                "erp", _string("company", required=True), _string("countryCode", required=True), required=True
-            ),
+            _object("erp", _string("company", required=True), _string("countryCode", required=True), required=True),
         ),
         _entity(
             "buyers",

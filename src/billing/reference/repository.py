@@ -35,9 +35,7 @@ class ReferenceRepository:
 
     def get_doc(self, entity: str, object_id: str) -> dict[str, Any] | None:
         return self.session.execute(
-            select(ReferenceObject.doc).where(
-                ReferenceObject.entity == entity, ReferenceObject.id == object_id
-            )
+            select(ReferenceObject.doc).where(ReferenceObject.entity == entity, ReferenceObject.id == object_id)
         ).scalar_one_or_none()
 
     def docs_by_ids(self, entity: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -86,9 +84,7 @@ class ReferenceRepository:
         return found
 
     # -- writes ------------------------------------------------------------------------------------------
-    def replace_docs(
-        self, entity: str, docs: list[dict[str, Any]], actor: Mapping[str, Any], now: datetime
-    ) -> None:
+    def replace_docs(self, entity: str, docs: list[dict[str, Any]], actor: Mapping[str, Any], now: datetime) -> None:
         """Insert or fully replace objects (keeping their ``created`` audit), in sets."""
         if not docs:
             return
@@ -97,7 +93,8 @@ class ReferenceRepository:
         self.remove(entity, [object_id for object_id in ids if object_id in previous])
         event = {"at": now, "by": dict(actor)}
         spec = ENTITIES[entity]
-        rows, links = [], []
+        rows: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
         for doc in docs:
             created_at, audit = previous.get(doc["id"], (now, {"created": event}))
             rows.append(
@@ -159,9 +156,7 @@ class ReferenceRepository:
             if target != entity or not ids:
                 continue
             rows = self.session.execute(
-                select(model.id, getattr(model, column))
-                .where(getattr(model, column).in_(ids[:_CHUNK]))
-                .limit(5)
+                select(model.id, getattr(model, column)).where(getattr(model, column).in_(ids[:_CHUNK])).limit(5)
             )
             found.extend(f"{model.__tablename__} {billing_id} → {ref}" for billing_id, ref in rows)
         return found

@@ -94,8 +94,7 @@ def _vendor_of_product(doc: Mapping[str, Any], world: World) -> Iterator[Problem
     if product is not None and _differ(product["vendor"], doc["vendor"]):
         yield (
             "vendor",
-            f"Vendor '{doc['vendor']}' is not the vendor of product '{doc['product']}' "
-            f"('{product['vendor']}').",
+            f"Vendor '{doc['vendor']}' is not the vendor of product '{doc['product']}' ('{product['vendor']}').",
         )
 
 

@@ -90,9 +90,7 @@ def validate_import(document: Any, existing: World, mode: ImportMode) -> ImportP
         kept = dict(existing.get(entity, {})) if mode == "merge" else {}
         world[entity] = kept | {doc_id: placed.doc for doc_id, placed in incoming[entity].items()}
         to_check.extend(
-            (entity, f"{entity}[{doc_id}]", doc)
-            for doc_id, doc in kept.items()
-            if doc_id not in incoming[entity]
+            (entity, f"{entity}[{doc_id}]", doc) for doc_id, doc in kept.items() if doc_id not in incoming[entity]
         )
     for entity, key, doc in to_check:
         errors.extend(key, check_document(entity, doc, world))
@@ -131,9 +129,7 @@ def _plan(incoming: dict[str, dict[str, _Placed]], existing: World, mode: Import
     for entity, placed in incoming.items():
         stored = existing.get(entity, {})
         created[entity] = [p.doc for doc_id, p in placed.items() if doc_id not in stored]
-        updated[entity] = [
-            p.doc for doc_id, p in placed.items() if doc_id in stored and stored[doc_id] != p.doc
-        ]
+        updated[entity] = [p.doc for doc_id, p in placed.items() if doc_id in stored and stored[doc_id] != p.doc]
         removed[entity] = sorted(set(stored) - set(placed)) if mode == "replace" else []
     return ImportPlan(created, updated, removed)
 
@@ -158,9 +154,7 @@ def _sections(document: Any, errors: _Errors) -> dict[str, list[Any]]:
     return sections
 
 
-def validate_entity(
-    entity: str, payload: Any, existing: World, *, current: dict[str, Any] | None
-) -> dict[str, Any]:
+def validate_entity(entity: str, payload: Any, existing: World, *, current: dict[str, Any] | None) -> dict[str, Any]:
     """Validate a create (``current`` None) or a partial update of ``current``; return the canonical document.
 
     An update merges ``payload`` into ``current`` (§3.8: objects merge, arrays replace, ``null`` clears);
@@ -184,9 +178,7 @@ def validate_entity(
     errors.extend("", check_document(entity, doc, world))
     if current is not None and doc_id == current["id"]:
         for ref_entity, ref_id in dict.fromkeys((e, i) for e, i, _ in referrers(world, entity, doc_id)):
-            errors.extend(
-                f"{ref_entity}[{ref_id}]", check_document(ref_entity, world[ref_entity][ref_id], world)
-            )
+            errors.extend(f"{ref_entity}[{ref_id}]", check_document(ref_entity, world[ref_entity][ref_id], world))
     errors.raise_any()
     return doc
 
@@ -198,9 +190,7 @@ def merge_patch(current: Mapping[str, Any], patch: Mapping[Any, Any]) -> dict[st
     for key, value in fold(patch).items():
         name = names.setdefault(key, key)
         old = merged.get(name)
-        merged[name] = (
-            merge_patch(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
-        )
+        merged[name] = merge_patch(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
     return merged
 
 

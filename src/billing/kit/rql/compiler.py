@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlalchemy.orm import QueryableAttribute
 
 from billing.kit.money import NotANumber, to_decimal
 from billing.kit.rql.fields import Collection, Field, FieldType, Registry
@@ -53,7 +54,7 @@ def compile_filter(filters: list[str], registry: Registry) -> ColumnElement[bool
 
 
 def compile_order(
-    order: str | None, registry: Registry, *, default: str, tiebreak: ColumnElement[Any]
+    order: str | None, registry: Registry, *, default: str, tiebreak: ColumnElement[Any] | QueryableAttribute[Any]
 ) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for ``order`` (or ``default`` when absent), nulls first ascending and last
     descending, with ``tiebreak`` ascending as the final key."""
@@ -78,7 +79,7 @@ def compile_order(
         if isinstance(target, Collection) or not target.sortable:
             raise RqlError(f"Property '{name}' cannot be used in order.")
         expr = target.expr
-        has_tiebreak = has_tiebreak or expr.compare(tiebreak)
+        has_tiebreak = has_tiebreak or expr.__clause_element__().compare(tiebreak.__clause_element__())
         if descending:
             clauses += [expr.is_(None).asc(), expr.desc()]
         else:
@@ -134,9 +135,7 @@ class _Compiler:
             return target.exists(predicate)
         return not_(target.exists(not_(_definite(predicate))))
 
-    def _comparison(
-        self, op: str, field: Field, path: Path, value: Literal | Null | Empty
-    ) -> ColumnElement[bool]:
+    def _comparison(self, op: str, field: Field, path: Path, value: Literal | Null | Empty) -> ColumnElement[bool]:
         expr = field.expr
         if isinstance(value, Null):
             return expr.is_(None) if op == "eq" else expr.is_not(None)
@@ -224,9 +223,7 @@ class _Compiler:
         elif kind is FieldType.BOOLEAN:
             converted = {"true": True, "false": False}.get(text.strip().lower())
         if converted is None:
-            raise RqlError(
-                f"Value '{excerpt(text)}' is not valid for {_type_name(field)} property '{path.text}'."
-            )
+            raise RqlError(f"Value '{excerpt(text)}' is not valid for {_type_name(field)} property '{path.text}'.")
         return converted
 
     def _count(self) -> None:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import QueryableAttribute
 
 
 class FieldType(StrEnum):
@@ -26,7 +27,7 @@ class FieldType(StrEnum):
 
 @dataclass(frozen=True)
 class Field:
-    expr: ColumnElement[Any]
+    expr: ColumnElement[Any] | QueryableAttribute[Any]
     type: FieldType
     enum_values: tuple[str, ...] = ()
     """Canonical values of an ENUM property, as stored."""
