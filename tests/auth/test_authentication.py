@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from billing.api.app import create_app
 from billing.auth.tokens import Authenticator
 from billing.reference.demo import DEMO_ACCOUNTS
+from billing.reference.service import ReferenceService
 from billing.settings import DEVELOPMENT_JWT_SECRET, ConfigurationError, Settings
 
 PROBLEM = "application/problem+json"
@@ -459,3 +460,19 @@ class TestSettings:
         clean_env.setenv("BILLING_CONFIG", str(tmp_path / "absent.toml"))
         with pytest.raises(ConfigurationError):
             Settings()
+
+
+def test_unexpected_failure_in_an_endpoint_is_a_500_problem(settings, db, ops, monkeypatch):
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ReferenceService, "export", broken)
+    app = create_app(settings, db)
+    with TestClient(app, base_url="http://testserver/public/v1/billing", raise_server_exceptions=False) as api:
+        response = api.get("/reference/export", headers=ops)
+    assert response.status_code == 500
+    assert response.headers["content-type"].split(";")[0] == PROBLEM
+    body = response.json()
+    assert body["type"] == "urn:billing:problem:internal"
+    assert TRACE.match(body["traceId"]) and body["traceId"] == response.headers["traceparent"]
+    assert "secret internals" not in response.text

@@ -237,6 +237,18 @@ def test_operations_read_overrides_created_by_another_operations_account(api, ca
     response = api.get(f"/manual-overrides/{created['id']}", headers=callers["operations2"])
     assert response.status_code == 200, response.text
     assert response.json()["id"] == created["id"]
+    assert response.json()["audit"]["created"]["by"]["id"] == "TKN-0000-0001"
+
+
+def test_operations_change_overrides_created_by_another_operations_account(api, callers):
+    created = _create_override(api, callers["operations"])
+    path = f"/overrides/{created['id'].lower()}"
+    response = api.put(path, headers=callers["operations2"], json={"notes": "checked by finance"})
+    assert response.status_code == 200, response.text
+    assert response.json()["audit"]["updated"]["by"]["id"] == "TKN-7777-0001"
+    response = api.post(f"{path}/disable", headers=callers["operations2"])
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "Disabled"
 
 
 def test_no_other_role_sees_overrides_or_reference_data(api, callers):
