@@ -70,6 +70,7 @@ def _clean(database: Database) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))  # a leaked transaction fails the test, never hangs
             conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in tables) + " CASCADE"))
         else:
             for name in tables:
@@ -85,7 +86,21 @@ def db(database: Database) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(env="test", database_url=database_url, storage={"attachments_dir": tmp_path / "files"})
+    return Settings(
+        env="test",
+        database_url=database_url,
+        storage={"attachments_dir": tmp_path / "files"},
+        worker={"enabled": False},  # tests drive background work deterministically with `drain`
+    )
+
+
+@pytest.fixture
+def drain(db: Database, settings: Settings):  # type: ignore[no-untyped-def]
+    """Run every due background work item now (what the worker thread would do)."""
+    from billing.jobs.registry import HANDLERS
+    from billing.jobs.worker import run_pending
+
+    return lambda: run_pending(db, settings, HANDLERS)
 
 
 @pytest.fixture

@@ -123,6 +123,18 @@ def serve(
 
 
 @app.command()
+def daemon(
+    replica_id: Annotated[str | None, typer.Option("--replica-id", help="name of this replica")] = None,
+) -> None:
+    """Run the background jobs (upload validation, …) until SIGTERM/SIGINT."""
+    from billing.jobs.daemon import run_daemon
+    from billing.jobs.worker import worker_id
+
+    _configure_logging()
+    raise typer.Exit(run_daemon(get_settings(), replica_id or worker_id()))
+
+
+@app.command()
 def demo(
     once: Annotated[bool, typer.Option("--once", help="run a self-check against the server and exit")] = False,
     host: str = "127.0.0.1",

@@ -57,6 +57,16 @@ class StorageSettings(BaseModel):
     attachments_dir: Path = Path("./var/attachments")
 
 
+class WorkerSettings(BaseModel):
+    """The in-process worker of ``billing serve`` (the daemon runs the same handlers on its schedule)."""
+
+    enabled: bool = True
+    poll_s: float = 1.0
+    lease_s: int = 300
+    batch_size: int = 5000
+    max_attempts: int = 3
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     format: Literal["console", "json"] = "console"
@@ -99,6 +109,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
+    worker: WorkerSettings = WorkerSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

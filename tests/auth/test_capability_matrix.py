@@ -168,6 +168,139 @@ def test_post_ledgers_has_no_row():
     assert not [cap for cap in CAPABILITIES if cap.method == "POST" and "/ledgers" in cap.paths]
 
 
+#: billing-api.md §2.2, §2.3 and the §3.1 aliases, transcribed independently of `CAPABILITIES`:
+#: "METHOD path roles" (C = Client, V = Vendor, O = Operations).
+SPEC_MATRIX = """
+GET /credit-memos C O
+GET /credit-memos/{creditMemoId} C O
+POST /credit-memos O
+PUT /credit-memos/{creditMemoId} O
+GET /credit-memos/{creditMemoId}/lines C O
+GET /credit-memos/{creditMemoId}/lines/{lineId} C O
+GET /credit-memos/{creditMemoId}/attachments C O
+GET /credit-memos/{creditMemoId}/attachments/{attachmentId} C O
+POST /credit-memos/{creditMemoId}/attachments O
+PUT /credit-memos/{creditMemoId}/attachments/{attachmentId} O
+DELETE /credit-memos/{creditMemoId}/attachments/{attachmentId} O
+GET /custom-ledgers O
+GET /custom-ledgers/{customLedgerId} O
+POST /custom-ledgers O
+PUT /custom-ledgers/{customLedgerId} O
+DELETE /custom-ledgers/{customLedgerId} O
+POST /custom-ledgers/{customLedgerId}/upload O
+POST /custom-ledgers/{customLedgerId}/accept O
+POST /custom-ledgers/{customLedgerId}/submit O
+POST /custom-ledgers/{customLedgerId}/queue O
+GET /custom-ledgers/{customLedgerId}/charges O
+GET /custom-ledgers/{customLedgerId}/charges/{chargeId} O
+GET /custom-ledgers/{customLedgerId}/attachments O
+GET /custom-ledgers/{customLedgerId}/attachments/{attachmentId} O
+POST /custom-ledgers/{customLedgerId}/attachments O
+PUT /custom-ledgers/{customLedgerId}/attachments/{attachmentId} O
+DELETE /custom-ledgers/{customLedgerId}/attachments/{attachmentId} O
+GET /invoices C O
+GET /invoices/{invoiceId} C O
+POST /invoices O
+PUT /invoices/{invoiceId} C O
+GET /invoices/{invoiceId}/lines C O
+GET /invoices/{invoiceId}/lines/{lineId} C O
+GET /invoices/{invoiceId}/attachments C O
+GET /invoices/{invoiceId}/attachments/{attachmentId} C O
+POST /invoices/{invoiceId}/attachments O
+PUT /invoices/{invoiceId}/attachments/{attachmentId} O
+DELETE /invoices/{invoiceId}/attachments/{attachmentId} O
+GET /journals V O
+GET /journals/{journalId} V O
+POST /journals V
+DELETE /journals/{journalId} V
+PUT /journals/{journalId} V O
+POST /journals/{journalId}/upload V
+POST /journals/{journalId}/submit V
+POST /journals/{journalId}/regenerate O
+POST /journals/{journalId}/enquiry O
+POST /journals/{journalId}/inquire O
+POST /journals/{journalId}/accept O
+POST /journals/{journalId}/complete O
+GET /journals/{journalId}/sellers V O
+GET /journals/{journalId}/sellers/{sellerId} V O
+GET /journals/{journalId}/charges V O
+GET /journals/{journalId}/charges/{chargeId} V O
+GET /journals/{journalId}/attachments V O
+GET /journals/{journalId}/attachments/{attachmentId} V O
+POST /journals/{journalId}/attachments V
+PUT /journals/{journalId}/attachments/{attachmentId} V
+DELETE /journals/{journalId}/attachments/{attachmentId} V
+GET /ledgers O
+GET /ledgers/{ledgerId} O
+PUT /ledgers/{ledgerId} O
+POST /ledgers/{ledgerId}/recalculate O
+POST /ledgers/{ledgerId}/regenerate O
+POST /ledgers/{ledgerId}/accept O
+POST /ledgers/{ledgerId}/queue O
+GET /ledgers/{ledgerId}/charges O
+GET /ledgers/{ledgerId}/charges/{chargeId} O
+GET /ledgers/{ledgerId}/attachments O
+GET /ledgers/{ledgerId}/attachments/{attachmentId} O
+POST /ledgers/{ledgerId}/attachments O
+PUT /ledgers/{ledgerId}/attachments/{attachmentId} O
+DELETE /ledgers/{ledgerId}/attachments/{attachmentId} O
+GET /manual-overrides O
+GET /manual-overrides/{overrideId} O
+POST /manual-overrides O
+PUT /manual-overrides/{overrideId} O
+POST /manual-overrides/{overrideId}/disable O
+POST /manual-overrides/{overrideId}/enable O
+GET /overrides O
+GET /overrides/{overrideId} O
+POST /overrides O
+PUT /overrides/{overrideId} O
+POST /overrides/{overrideId}/disable O
+POST /overrides/{overrideId}/enable O
+GET /statements C O
+GET /statements/{statementId} C O
+PUT /statements/{statementId} O
+POST /statements/{statementId}/retry O
+POST /statements/{statementId}/recalculate O
+POST /statements/{statementId}/regenerate O
+POST /statements/{statementId}/cancel O
+POST /statements/{statementId}/queue O
+POST /statements/{statementId}/pending O
+POST /statements/{statementId}/issue O
+POST /statements/{statementId}/error O
+GET /statements/{statementId}/charges C O
+GET /statements/{statementId}/charges/{chargeId} C O
+GET /statements/{statementId}/attachments C O
+GET /statements/{statementId}/attachments/{attachmentId} C O
+GET /statements/{statementId}/erp-attempts O
+POST /statements/{statementId}/attachments O
+PUT /statements/{statementId}/attachments/{attachmentId} O
+DELETE /statements/{statementId}/attachments/{attachmentId} O
+POST /reference/import O
+GET /reference/export O
+GET /reference/{entity} O
+POST /reference/{entity} O
+GET /reference/{entity}/{referenceId} O
+PUT /reference/{entity}/{referenceId} O
+DELETE /reference/{entity}/{referenceId} O
+"""
+LETTERS = {"C": Role.CLIENT, "V": Role.VENDOR, "O": Role.OPERATIONS}
+
+
+def test_capabilities_match_the_published_matrix():
+    spec: dict[tuple[str, str], frozenset[Role]] = {}
+    for line in SPEC_MATRIX.strip().splitlines():
+        method, path, *letters = line.split()
+        assert (method, path) not in spec, line
+        spec[(method, path)] = frozenset(LETTERS[letter] for letter in letters)
+    code = {(cap.method, path): cap.roles for cap, path in ROWS}
+    differences = [
+        f"{method} {path}: spec {sorted(spec.get((method, path), ()))} code {sorted(code.get((method, path), ()))}"
+        for method, path in sorted(set(spec) | set(code))
+        if spec.get((method, path)) != code.get((method, path))
+    ]
+    assert not differences, "\n".join(differences)
+
+
 # --- every row × every caller ------------------------------------------------------------------------------
 
 

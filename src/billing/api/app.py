@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +20,6 @@ from billing.settings import Settings, get_settings
 
 #: Matrix rows whose domain is delivered by a later issue answer 501 until then.
 PENDING_ISSUES = {
-    "journal": "the journals release (issue 3)",
     "ledger": "the rating release (issue 4)",
     "custom_ledger": "the rating release (issue 4)",
     "statement": "the rating release (issue 4)",
@@ -41,12 +42,29 @@ PROBLEM_SCHEMA = {
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    from billing.attachments import endpoints as attachments
+    from billing.journals import endpoints as journals
     from billing.overrides import endpoints as overrides
     from billing.reference import endpoints as reference
 
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The in-process worker validates uploads while the API serves (the daemon can do it too)."""
+        from billing.jobs.registry import HANDLERS
+        from billing.jobs.worker import Worker
+
+        worker = Worker(database, settings, HANDLERS) if settings.worker.enabled else None
+        app.state.worker = worker
+        if worker:
+            worker.start()
+        yield
+        if worker:
+            worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Billing API",
         version=__version__,
         openapi_url=f"{BASE_PATH}/openapi.json",
@@ -59,7 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     problems.install(app)
 
-    for domain in (overrides, reference):
+    for domain in (overrides, reference, journals, attachments):
         domain.register(app.router)
     add_pending(app.router, [getattr(route, "name", "") for route in app.router.routes], PENDING_ISSUES)
     app.add_api_route(f"{BASE_PATH}/health", _health, methods=["GET"], summary="Liveness (no authentication)")

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy import Select
+from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from billing.api.deps import Ctx
@@ -21,6 +21,8 @@ from billing.kit.rql import Registry
 from billing.kit.select import Projection
 
 Render = Callable[[Any], dict[str, Any]]
+#: Builds the row renderer for a session (exports render inside their own snapshot session).
+RenderFactory = Callable[[Session], Render]
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ def item_response(
     return JsonResponse(body, status_code=status_code, headers=headers)
 
 
-def collection_response(ctx: Ctx, view: ResourceView, stmt: Select[Any], spec: ListSpec, render: Render) -> Response:
+def collection_response(
+    ctx: Ctx, view: ResourceView, stmt: Select[Any], spec: ListSpec, renderer: RenderFactory
+) -> Response:
     """A collection in the format the caller asked for: paged JSON, JSONL export or streaming (§3.12)."""
     fmt = collection_format(ctx.request)
     spec = ListSpec(view.registry(ctx, spec.registry), spec.default_order, spec.tiebreak)
@@ -72,10 +76,11 @@ def collection_response(ctx: Ctx, view: ResourceView, stmt: Select[Any], spec: L
         ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=False
     )
 
-    def shown(row: Any) -> dict[str, Any]:
-        return projection.apply(prune(render(row), hidden))
+    def shown_with(render: Render) -> Render:
+        return lambda row: projection.apply(prune(render(row), hidden))
 
     if fmt == "json":
+        shown = shown_with(renderer(ctx.session))
         page = parse_page(ctx.query.limit, ctx.query.offset)
         rows, total = page_of(ctx.session, stmt, page)
         meta = {"omitted": projection.omitted}
@@ -85,10 +90,10 @@ def collection_response(ctx: Ctx, view: ResourceView, stmt: Select[Any], spec: L
             "data": data,
         }
         return JsonResponse(envelope)
-    return _export(ctx, fmt, stmt, shown, projection.omitted)
+    return _export(ctx, fmt, stmt, lambda session: shown_with(renderer(session)), projection.omitted)
 
 
-def _export(ctx: Ctx, fmt: str, stmt: Select[Any], shown: Render, omitted: list[str]) -> Response:
+def _export(ctx: Ctx, fmt: str, stmt: Select[Any], renderer: RenderFactory, omitted: list[str]) -> Response:
     """JSONL export or streaming envelope from one consistent snapshot, with ``MPT-Item-Count``."""
     page = parse_page(ctx.query.limit, ctx.query.offset, unbounded=True)
     database = ctx.request.app.state.database
@@ -106,6 +111,8 @@ def _export(ctx: Ctx, fmt: str, stmt: Select[Any], shown: Render, omitted: list[
     except BaseException:
         session_cm.__exit__(None, None, None)
         raise
+
+    shown = renderer(session)
 
     def body() -> Iterator[bytes]:
         try:
@@ -135,7 +142,3 @@ def _export(ctx: Ctx, fmt: str, stmt: Select[Any], shown: Render, omitted: list[
 
 def no_content() -> Response:
     return Response(status_code=204)
-
-
-def request_of(ctx: Ctx) -> Request:
-    return ctx.request

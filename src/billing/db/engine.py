@@ -89,11 +89,18 @@ class Database:
 
     @contextmanager
     def session_scope(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on any exception."""
+        """One transaction: commit on success, roll back on any exception.
+
+        A callable left in ``session.info["after_commit"]`` runs once the commit succeeded (e.g. waking the
+        worker for the work item the transaction queued).
+        """
         session = self.sessions()
         try:
             yield session
             session.commit()
+            hook = session.info.pop("after_commit", None)
+            if hook is not None:
+                hook()
         except BaseException:
             session.rollback()
             raise
@@ -102,12 +109,12 @@ class Database:
 
     @contextmanager
     def read_scope(self) -> Iterator[Session]:
-        """A read-only transaction (never commits)."""
+        """A read-only transaction (never commits). Closing rolls the transaction back and detaches the loaded
+        objects without expiring them, so they stay readable (e.g. by a streamed response)."""
         session = self.read_sessions()
         try:
             yield session
         finally:
-            session.rollback()
             session.close()
 
     def dispose(self) -> None:

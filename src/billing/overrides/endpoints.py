@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from billing.api.body import JsonBodyDep
@@ -38,9 +40,13 @@ def _item(ctx: CtxDep, override: ManualOverride, **kwargs: Any) -> Response:
 
 
 def list_overrides(ctx: CtxDep) -> Response:
-    refs = RefResolver(ReferenceRepository(ctx.session))
     stmt = OverrideRepository(ctx.session).list_statement()
-    return collection_response(ctx, OVERRIDE_VIEW, stmt, LIST_SPEC, lambda row: render(row, refs))
+    return collection_response(ctx, OVERRIDE_VIEW, stmt, LIST_SPEC, _renderer)
+
+
+def _renderer(session: Session) -> Callable[[ManualOverride], dict[str, Any]]:
+    refs = RefResolver(ReferenceRepository(session))
+    return lambda row: render(row, refs)
 
 
 def get_override(overrideId: str, ctx: CtxDep) -> Response:

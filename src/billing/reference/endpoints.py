@@ -77,7 +77,7 @@ def export_reference(ctx: CtxDep) -> Response:
 def list_entity(entity: str, ctx: CtxDep) -> Response:
     entity = entity_of(entity)
     stmt = ReferenceRepository(ctx.session).list_statement(entity)
-    return collection_response(ctx, view_of(entity), stmt, list_spec(entity), render)
+    return collection_response(ctx, view_of(entity), stmt, list_spec(entity), lambda _session: render)
 
 
 def get_entity(entity: str, referenceId: str, ctx: CtxDep) -> Response:

@@ -30,6 +30,56 @@ class RefResolver:
             self._cache[key] = self.repository.get_doc(entity, object_id)
         return self._cache[key]
 
+    def _ref(self, entity: str, object_id: str | None, *fields: str) -> dict[str, Any] | None:
+        if not object_id:
+            return None
+        doc = self.doc(entity, object_id) or {}
+        ref: dict[str, Any] = {"id": object_id}
+        for name in fields:
+            ref[name] = doc.get(name, "" if name in ("name", "icon") else None)
+        return ref
+
+    def seller(self, object_id: str | None) -> dict[str, Any] | None:
+        """SellerRef: ``id, name, icon, externalId``."""
+        return self._ref("sellers", object_id, "name", "icon", "externalId")
+
+    def buyer(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("buyers", object_id, "name", "icon")
+
+    def licensee(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("licensees", object_id, "name", "icon", "externalId")
+
+    def agreement(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("agreements", object_id, "name", "icon", "status")
+
+    def subscription(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("subscriptions", object_id, "name")
+
+    def asset(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("assets", object_id, "name")
+
+    def authorization(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("authorizations", object_id, "name", "currency")
+
+    def product(self, object_id: str | None) -> dict[str, Any] | None:
+        """ProductRef: ``id, name, icon, status, externalIds {operations}``."""
+        ref = self._ref("products", object_id, "name", "icon", "status")
+        if ref is not None:
+            external = (self.doc("products", object_id) or {}).get("externalIds") or {}
+            ref["externalIds"] = {"operations": external.get("operations")}
+        return ref
+
+    def item(self, object_id: str | None) -> dict[str, Any] | None:
+        """ItemRef: ``id, name, externalIds {vendor, operations}``."""
+        ref = self._ref("items", object_id, "name")
+        if ref is not None:
+            external = (self.doc("items", object_id) or {}).get("externalIds") or {}
+            ref["externalIds"] = {"vendor": external.get("vendor"), "operations": external.get("operations")}
+        return ref
+
+    def user(self, object_id: str | None) -> dict[str, Any] | None:
+        return self._ref("users", object_id, "name", "icon")
+
     def account(self, object_id: str | None) -> dict[str, Any] | None:
         """AccountRef: ``id, name, icon, type, status``."""
         if not object_id:

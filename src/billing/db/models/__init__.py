@@ -1,7 +1,22 @@
 """Table models, one file per table. Importing this package registers every table on `Base.metadata`."""
 
+from billing.db.models.attachment import Attachment
 from billing.db.models.base import Base
+from billing.db.models.charge import Charge
+from billing.db.models.journal import Journal
+from billing.db.models.journal_number import JournalNumber
 from billing.db.models.manual_override import ManualOverride
 from billing.db.models.reference import ReferenceLink, ReferenceObject
+from billing.db.models.work_item import WorkItem
 
-__all__ = ["Base", "ManualOverride", "ReferenceLink", "ReferenceObject"]
+__all__ = [
+    "Attachment",
+    "Base",
+    "Charge",
+    "Journal",
+    "JournalNumber",
+    "ManualOverride",
+    "ReferenceLink",
+    "ReferenceObject",
+    "WorkItem",
+]

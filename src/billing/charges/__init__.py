@@ -1,0 +1,1 @@
+"""Charges: one representation served under every parent (journal, ledger, custom ledger, statement)."""
