@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -111,9 +112,22 @@ def demo_world(db: Database) -> dict[str, str]:
     return DEMO_TOKENS
 
 
+@pytest.fixture(scope="session")
+def shared_app(database: Database, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    """Building the app costs ~1 s (route construction), so tests share one; `api` swaps in their settings."""
+    base = Settings(
+        env="test",
+        database_url=database_url,
+        storage={"attachments_dir": tmp_path_factory.mktemp("files")},
+        worker={"enabled": False},
+    )
+    return create_app(base, database)
+
+
 @pytest.fixture
-def api(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db), base_url="http://testserver/public/v1/billing") as client:
+def api(shared_app: FastAPI, settings: Settings, db: Database) -> Iterator[TestClient]:
+    shared_app.state.settings = settings
+    with TestClient(shared_app, base_url="http://testserver/public/v1/billing") as client:
         yield client
 
 

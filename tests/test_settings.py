@@ -22,7 +22,9 @@ def test_defaults_come_from_config_default_toml() -> None:
     assert settings.log.format == "console"
 
 
-def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_overrides_defaults_and_environment_overrides_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "site.toml"
     config.write_text('database_url = "sqlite:///site.db"\n[api]\nport = 9000\nworkers = 3\n[log]\nlevel = "DEBUG"\n')
     monkeypatch.setenv("BILLING_CONFIG", str(config))

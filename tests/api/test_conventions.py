@@ -87,14 +87,15 @@ class TestBadInput:
         )
         assert response.status_code == 201
 
-    def test_unexpected_failure_is_a_500_problem_without_internals(self, settings, db, ops, monkeypatch):
+    def test_unexpected_failure_is_a_500_problem_without_internals(self, shared_app, settings, db, ops, monkeypatch):
         from billing.overrides import service
 
         def boom(*_args, **_kwargs):
             raise RuntimeError("secret internals")
 
         monkeypatch.setattr(service.OverrideService, "create", boom)
-        with TestClient(create_app(settings, db), raise_server_exceptions=False) as raw:
+        shared_app.state.settings = settings
+        with TestClient(shared_app, raise_server_exceptions=False) as raw:
             response = raw.post(
                 "/public/v1/billing/manual-overrides",
                 headers=ops,

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
+from billing.api import middleware, problems
 from billing.api.app import create_app
 from billing.auth.tokens import Authenticator
 from billing.reference.demo import DEMO_ACCOUNTS
@@ -303,12 +304,24 @@ class TestJwtHs256:
         assert_unauthorized(api.get(PROTECTED, headers=_bearer(token)))
 
 
+class RecordingLog:
+    """Stands in for the structlog logger (rendering a traceback with locals is slow); records events."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def exception(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+
 def test_unexpected_failure_while_authenticating_is_a_500_problem(api, demo_world, monkeypatch):
     """Not a bare text 500: problem details with the traceId, and nothing internal in the detail."""
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("database password is hunter2")
 
+    log = RecordingLog()
+    monkeypatch.setattr(middleware, "log", log)
     monkeypatch.setattr(Authenticator, "authenticate", broken)
     response = api.get(PROTECTED, headers=_bearer("anything"))
     assert response.status_code == 500
@@ -317,6 +330,7 @@ def test_unexpected_failure_while_authenticating_is_a_500_problem(api, demo_worl
     assert body["type"] == "urn:billing:problem:internal"
     assert body["traceId"] == response.headers["traceparent"]
     assert "hunter2" not in response.text
+    assert [fields["trace_id"] for _, fields in log.events] == [body["traceId"]]
 
 
 # --- JWT RS256 / ES256 with a public key file ---------------------------------------------------------------
@@ -466,6 +480,8 @@ def test_unexpected_failure_in_an_endpoint_is_a_500_problem(settings, db, ops, m
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret internals")
 
+    log = RecordingLog()
+    monkeypatch.setattr(problems, "log", log)
     monkeypatch.setattr(ReferenceService, "export", broken)
     app = create_app(settings, db)
     with TestClient(app, base_url="http://testserver/public/v1/billing", raise_server_exceptions=False) as api:
@@ -476,3 +492,4 @@ def test_unexpected_failure_in_an_endpoint_is_a_500_problem(settings, db, ops, m
     assert body["type"] == "urn:billing:problem:internal"
     assert TRACE.match(body["traceId"]) and body["traceId"] == response.headers["traceparent"]
     assert "secret internals" not in response.text
+    assert [fields["trace_id"] for _, fields in log.events] == [body["traceId"]]

@@ -18,7 +18,7 @@ from billing.errors import InvalidQuery
 from billing.kit.rql import Collection, Field, FieldType, parse_query_string
 from billing.kit.select import Projection
 
-C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
+C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS
 
 REF = {"id": "ACC-8119-0187", "name": "Contoso", "icon": ""}
 AUDIT = {"created": {"at": "2025-06-01T00:00:00.000Z", "by": {"id": "USR-0000-0000", "name": "System", "icon": ""}}}

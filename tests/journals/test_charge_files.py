@@ -285,14 +285,13 @@ class TestXlsxRows:
         header = ["Entry ID", "Usage Start Time", "Usage End Time", "Quantity", "Purchase Price", "Currency"]
         row = [1001, date(2025, 6, 1), datetime(2025, 6, 30, 12, 30, 0, 500000), 3.0, 1234567.123456, True]
         path = write_xlsx(tmp_path / "types.xlsx", [[*header, *CURRENT_HEADER[3:6], *CURRENT_HEADER[8:10]], row])
-        ((number, data, error),) = [(raw.line, raw.data, raw.error) for raw in iter_xlsx(path)]
-        assert (number, error) == (2, None)
-        assert data == {
+        record = {
             "externalIds": {"vendor": "1001"},
             "period": {"start": "2025-06-01T00:00:00Z", "end": "2025-06-30T12:30:00.500000Z"},
             "quantity": Decimal("3.0"),
             "price": {"unitPP": Decimal("1234567.123456"), "currency": "True"},
         }
+        assert list(iter_xlsx(path)) == [RawLine(2, record, None)]
 
     def test_legacy_subscription_columns(self, tmp_path: Path) -> None:
         row = xlsx_row(

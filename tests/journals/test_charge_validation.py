@@ -7,6 +7,7 @@ the §11.2 minimal import file and a few tests run on the demo world.
 from __future__ import annotations
 
 import copy
+import random
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -440,6 +441,15 @@ class TestRules:
     def test_v02_vendor_id_blank_or_unreadable(self, external_ids: Any) -> None:
         line = charge(externalIds=external_ids)
         assert errors_of(line) == ["Line 1: 'externalIds.vendor' is required."]
+
+    def test_external_ids_longer_than_their_columns(self) -> None:
+        """§3.14 caps external ids at 255 characters (the width of their columns); such a line fails."""
+        row = only(charge(externalIds={"vendor": "v" * 256, "invoice": "i" * 255, "reference": "r" * 300}))
+        assert row["upload_errors"] == [
+            "Line 1: 'externalIds.vendor' is longer than 255 characters.",
+            "Line 1: 'externalIds.reference' is longer than 255 characters.",
+        ]
+        assert (row["external_vendor"], row["external_invoice"], row["external_reference"]) == (None, "i" * 255, None)
 
     def test_v03_duplicate_vendor_id_on_an_earlier_line(self) -> None:
         checker = validator()
@@ -1302,3 +1312,37 @@ class TestFastPath:
             checker.validate(RawLine(number, charge(externalIds={"vendor": f"e-{number}"}), None))
         # the first line parses the period texts on the general path; later ones reuse them
         assert taken == [2, 3, 4]
+
+    def test_same_rows_for_mangled_lines(self) -> None:
+        """Seeded random damage (name case, deletions, odd values, unknown members): never an exception, and
+        the fast path answers exactly as the general path or leaves the line to it."""
+        rng = random.Random(20250601)
+        odd_values: list[Any] = [None, "", " ", "x", 0, 1, True, 1.5, Decimal("NaN"), Decimal("1e20"), " 10 ", [], {}]
+        odd_values += [["criteria"], "2025-06-01", "COM", "usd", "order.id", "id", "item.id", SUB, ITM1]
+
+        def mangle(node: Any) -> None:
+            if not isinstance(node, dict) or not node:
+                return
+            key = rng.choice(list(node))
+            draw = rng.random()
+            if draw < 0.2:
+                node[key.upper()] = node.pop(key)
+            elif draw < 0.3:
+                node[key.swapcase()] = rng.choice(odd_values)
+            elif draw < 0.45:
+                del node[key]
+            elif draw < 0.7:
+                node[key] = rng.choice(odd_values)
+            elif draw < 0.75:
+                node["unknown"] = 1
+            else:
+                mangle(node[key])
+
+        for _ in range(100):
+            fast, general = validator(), _general_only(validator())
+            for number in range(1, 6):
+                data = copy.deepcopy(rng.choice([*EQUIVALENCE_LINES, *[charge()] * 5]))
+                for _ in range(rng.randint(0, 6)):
+                    mangle(data)
+                expected = general.validate(RawLine(number, copy.deepcopy(data), None))
+                assert fast.validate(RawLine(number, data, None)) == expected

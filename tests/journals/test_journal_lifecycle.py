@@ -36,7 +36,11 @@ class TestCreate:
         assert body["vendor"]["id"] == DEMO_ACCOUNTS["vendor"] and body["vendor"]["type"] == "Vendor"
         assert body["owner"]["id"] == VENDOR_AUTH["owner"]
         assert body["product"]["id"] == VENDOR_AUTH["product"]
-        assert body["authorization"] == {"id": VENDOR_AUTH["id"], "name": VENDOR_AUTH["name"], "currency": VENDOR_AUTH["currency"]}
+        assert body["authorization"] == {
+            "id": VENDOR_AUTH["id"],
+            "name": VENDOR_AUTH["name"],
+            "currency": VENDOR_AUTH["currency"],
+        }
         assert body["price"] == {"currency": VENDOR_AUTH["currency"], "totalPP": 0}  # vendor view (§2.6)
         assert body["upload"] == {"total": 0, "ready": 0, "split": 0, "skipped": 0, "error": 0}
         assert body["dueDate"] == "2025-07-01T00:00:00.000Z"
@@ -52,7 +56,9 @@ class TestCreate:
         assert response.status_code == 400
         assert response.json()["errors"] == {"authorization.id": [f"Authorization '{OTHER_AUTH['id']}' was not found."]}
 
-    @pytest.mark.parametrize("body", [{}, {"name": "x"}, {"authorization": {"id": "AUT-1"}}, {"name": "", "authorization": {"id": "AUT-1"}}])
+    @pytest.mark.parametrize(
+        "body", [{}, {"name": "x"}, {"authorization": {"id": "AUT-1"}}, {"name": "", "authorization": {"id": "AUT-1"}}]
+    )
     def test_required_fields(self, api, vendor, body):
         assert api.post("/journals", headers=vendor, json=body).status_code == 400
 
@@ -89,13 +95,26 @@ class TestUpdate:
         by_vendor = api.put(
             f"/journals/{journal['id']}",
             headers=vendor,
-            json={"name": "renamed", "externalIds": {"vendor": "V", "operations": "ignored"}, "dueDate": "2025-09-01", "status": "Completed"},
+            json={
+                "name": "renamed",
+                "externalIds": {"vendor": "V", "operations": "ignored"},
+                "dueDate": "2025-09-01",
+                "status": "Completed",
+            },
         ).json()
-        assert (by_vendor["name"], by_vendor["externalIds"], by_vendor["status"]) == ("renamed", {"vendor": "V", "operations": None}, "Draft")
+        assert (by_vendor["name"], by_vendor["externalIds"], by_vendor["status"]) == (
+            "renamed",
+            {"vendor": "V", "operations": None},
+            "Draft",
+        )
         by_ops = api.put(
             f"/journals/{journal['id']}",
             headers=ops,
-            json={"externalIds": {"operations": "O", "vendor": "ignored"}, "assignee": {"id": OPS_USER["id"]}, "dueDate": "2030-01-01"},
+            json={
+                "externalIds": {"operations": "O", "vendor": "ignored"},
+                "assignee": {"id": OPS_USER["id"]},
+                "dueDate": "2030-01-01",
+            },
         ).json()
         assert by_ops["externalIds"] == {"vendor": "V", "operations": "O"}
         assert by_ops["assignee"] == {"id": OPS_USER["id"], "name": OPS_USER["name"], "icon": ""}

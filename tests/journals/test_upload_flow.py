@@ -81,7 +81,10 @@ class TestUpload:
         assert [a["type"] for a in attachments] == ["Input"]
         sellers = api.get(f"/journals/{journal_id}/sellers", headers=ops).json()["data"]
         assert [s["id"] for s in sellers] == [AGREEMENTS[SUBSCRIPTION["agreement"]]["seller"]]
-        assert sellers[0]["ledger"] is None and "ledger" not in api.get(f"/journals/{journal_id}/sellers", headers=vendor).json()["data"][0]
+        assert (
+            sellers[0]["ledger"] is None
+            and "ledger" not in api.get(f"/journals/{journal_id}/sellers", headers=vendor).json()["data"][0]
+        )
         submitted = api.post(f"/journals/{journal_id}/submit", headers=vendor).json()
         assert submitted["status"] == "Review"
 
@@ -89,7 +92,10 @@ class TestUpload:
         journal_id = new_journal(api, vendor)
         bad = line(
             "e-2",
-            search={"source": {"type": "Subscription", "criteria": "id", "value": "SUB-0000-0000-0001"}, "item": {"criteria": "item.id", "value": ITEM}},
+            search={
+                "source": {"type": "Subscription", "criteria": "id", "value": "SUB-0000-0000-0001"},
+                "item": {"criteria": "item.id", "value": ITEM},
+            },
             period={"start": "2025-06-30", "end": "2025-06-01"},
             quantity="ten",
             price={"UnitPP": "5"},
@@ -134,7 +140,9 @@ class TestUpload:
 
     def test_missing_file_part_and_non_multipart(self, api, vendor):
         journal_id = new_journal(api, vendor)
-        missing = api.post(f"/journals/{journal_id}/upload", headers=vendor, files={"other": ("x", b"{}", "text/plain")})
+        missing = api.post(
+            f"/journals/{journal_id}/upload", headers=vendor, files={"other": ("x", b"{}", "text/plain")}
+        )
         assert missing.status_code == 400 and "file" in missing.json()["errors"]
         raw = api.post(f"/journals/{journal_id}/upload", headers=vendor, json={})
         assert raw.status_code == 415
@@ -166,7 +174,10 @@ class TestUpload:
         response = api.post(
             f"/journals/{journal_id}/upload",
             headers=vendor,
-            files={"file": ("journal.jsonl", jsonl(line("e-1")), "application/octet-stream"), "_attachment_data": (None, "{}")},
+            files={
+                "file": ("journal.jsonl", jsonl(line("e-1")), "application/octet-stream"),
+                "_attachment_data": (None, "{}"),
+            },
             data={"id": journal_id},
         )
         assert response.status_code == 200, response.text
@@ -196,7 +207,12 @@ class TestRegenerateAndOverrides:
 class TestChargeExports:
     def test_csv_columns_by_role_and_formula_neutralising(self, api, vendor, ops, drain):
         journal_id = new_journal(api, vendor)
-        upload(api, vendor, journal_id, jsonl(line("=cmd|calc", description={"value1": "+SUM(A1)", "value2": "plain"}), line("e-2")))
+        upload(
+            api,
+            vendor,
+            journal_id,
+            jsonl(line("=cmd|calc", description={"value1": "+SUM(A1)", "value2": "plain"}), line("e-2")),
+        )
         drain()
         response = api.get(f"/journals/{journal_id}/charges", headers={**vendor, "Accept": "text/csv"})
         assert response.status_code == 200
@@ -210,14 +226,20 @@ class TestChargeExports:
         first = dict(zip(header, rows[1], strict=True))
         assert first["Entry ID"] == "'=cmd|calc" and first["Description1"] == "'+SUM(A1)"
         assert first["Quantity"] == "10" and first["Usage Start Time"] == "2025-06-01T00:00:00.000Z"
-        ops_header = next(csv.reader(io.StringIO(api.get(f"/journals/{journal_id}/charges", headers={**ops, "Accept": "text/csv"}).text)))
+        ops_header = next(
+            csv.reader(
+                io.StringIO(api.get(f"/journals/{journal_id}/charges", headers={**ops, "Accept": "text/csv"}).text)
+            )
+        )
         assert {"Markup", "Processing Status", "Ledger ID"} <= set(ops_header)
 
     def test_jsonl_export_of_charges(self, api, vendor, drain):
         journal_id = new_journal(api, vendor)
         upload(api, vendor, journal_id, jsonl(line("e-1"), line("e-2"), line("e-3")))
         drain()
-        response = api.get(f"/journals/{journal_id}/charges?select=-*,externalIds", headers={**vendor, "Accept": "application/jsonl"})
+        response = api.get(
+            f"/journals/{journal_id}/charges?select=-*,externalIds", headers={**vendor, "Accept": "application/jsonl"}
+        )
         assert response.headers["mpt-item-count"] == "3"
         records = [orjson.loads(x) for x in response.text.splitlines()]
         assert [r["externalIds"]["vendor"] for r in records] == ["e-1", "e-2", "e-3"]

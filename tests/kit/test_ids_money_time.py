@@ -21,7 +21,9 @@ def test_random_ids_have_the_spec_shape_and_are_spread():
     assert digits_of("SOM-2589-1434-3617-1129-0665") == "2589-1434-3617-1129-0665"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("bov-1234-5678", "BOV-1234-5678"), (" BJO-0001-0002 ", "BJO-0001-0002")])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("bov-1234-5678", "BOV-1234-5678"), (" BJO-0001-0002 ", "BJO-0001-0002")]
+)
 def test_path_ids_normalise_to_upper_case(raw, expected):
     assert normalise_path_id(raw) == expected
 

@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The in-process worker validates uploads while the API serves (the daemon can do it too)."""

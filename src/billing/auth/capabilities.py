@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from billing.auth.principal import Role
 
-C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
+C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS
 
 
 class Scope(StrEnum):

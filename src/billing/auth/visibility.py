@@ -15,7 +15,7 @@ from typing import Any
 from billing.auth.principal import Role
 from billing.kit.rql import Collection, Registry
 
-C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS  # noqa: E741  (the matrix's column letters)
+C, V, O = Role.CLIENT, Role.VENDOR, Role.OPERATIONS
 _VO, _CO, _O = frozenset({V, O}), frozenset({C, O}), frozenset({O})
 
 _CHARGE: dict[str, frozenset[Role]] = {

@@ -85,6 +85,7 @@ COLUMNS: list[tuple[str, Callable[[Charge], Any], frozenset[Role], bool]] = [
     ("Statement Type", lambda c: c.statement_type, CO, False),
 ]
 
+
 def cell(value: Any, numeric: bool) -> str:
     if value is None:
         return ""
@@ -98,7 +99,9 @@ def cell(value: Any, numeric: bool) -> str:
     return text
 
 
-def csv_rows(charges: Iterable[Charge], role: Role, item_vendor_id: Callable[[str | None], str | None]) -> Iterator[bytes]:
+def csv_rows(
+    charges: Iterable[Charge], role: Role, item_vendor_id: Callable[[str | None], str | None]
+) -> Iterator[bytes]:
     """The header and one CSV line per charge, in chunks of ~64 KiB."""
     columns = [(header, getter, numeric) for header, getter, roles, numeric in COLUMNS if role in roles]
     buffer = io.StringIO()

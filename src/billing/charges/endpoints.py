@@ -27,7 +27,11 @@ def list_charges(ctx: Ctx, stmt: Select[Any], parent_id: str, parents: ParentRef
     if collection_format(ctx.request, csv=True) == "csv":
         return _csv(ctx, stmt, parent_id)
     return collection_response(
-        ctx, CHARGE_VIEW, stmt, LIST_SPEC, lambda session: ChargeRenderer(RefResolver(ReferenceRepository(session)), parents)
+        ctx,
+        CHARGE_VIEW,
+        stmt,
+        LIST_SPEC,
+        lambda session: ChargeRenderer(RefResolver(ReferenceRepository(session)), parents),
     )
 
 
@@ -51,7 +55,9 @@ def _csv(ctx: Ctx, stmt: Select[Any], parent_id: str) -> Response:
     try:
         total = count(session, ordered)
         if total > ctx.settings.api.export_max_records:
-            raise PayloadTooLarge(f"The export has {total} records; the limit is {ctx.settings.api.export_max_records}.")
+            raise PayloadTooLarge(
+                f"The export has {total} records; the limit is {ctx.settings.api.export_max_records}."
+            )
     except BaseException:
         scope.__exit__(None, None, None)
         raise

@@ -100,4 +100,4 @@ class ChargeRepository:
             .distinct()
             .order_by(Charge.seller_id)
         )
-        return [seller_id for (seller_id,) in rows]
+        return [seller_id for (seller_id,) in rows if seller_id is not None]

@@ -59,7 +59,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     converters = _converters(table, columns, dialect)
     pairs = list(zip(columns, converters, strict=True))
     tuples = [tuple(convert(row[name]) for name, convert in pairs) for row in rows]
-    raw = session.connection().connection.dbapi_connection
+    raw: Any = session.connection().connection.dbapi_connection  # psycopg or sqlite3, used natively below
     assert raw is not None
     names = ", ".join(f'"{name}"' for name in columns)
     if dialect == "postgresql":

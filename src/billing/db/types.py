@@ -79,7 +79,7 @@ def _default(value: Any) -> Any:
 
 def json_dumps(value: Any) -> str:
     """JSON for stored documents: decimals as exact JSON numbers, instants as ISO text."""
-    return orjson.dumps(value, default=_default).decode()
+    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -42,7 +42,9 @@ def run_one(database: Database, settings: Settings, kind: str, handler: Handler,
     return True
 
 
-def run_pending(database: Database, settings: Settings, handlers: Mapping[str, Handler], owner: str | None = None) -> int:
+def run_pending(
+    database: Database, settings: Settings, handlers: Mapping[str, Handler], owner: str | None = None
+) -> int:
     """Run every due item until none is left; returns how many were run."""
     owner = owner or worker_id()
     done = 0

@@ -90,10 +90,6 @@ def round6(value: Decimal) -> Decimal:
     return value.quantize(QUANTUM, ROUND_HALF_UP, EXACT)
 
 
-def in_range(value: Decimal) -> bool:
-    return -MAX_MAGNITUDE < value < MAX_MAGNITUDE
-
-
 def amount(raw: Any, name: str, required: bool, errors: list[str]) -> Decimal | None:
     """Bind a numeric property: the value rounded to 6 places, or None after adding its error (V20–V22)."""
     kind = type(raw)

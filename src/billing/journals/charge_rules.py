@@ -20,6 +20,8 @@ from billing.kit.timeutil import format_instant, parse_instant
 BY_ID = "id"
 BY_VENDOR = "externalIds.vendor"
 ORDER_CRITERIA = "order.id"
+#: §3.14 limit of external ids, also the width of their columns.
+MAX_EXTERNAL_ID = 255
 #: Width of the ``order_id`` column: longer order ids stay in ``search`` only.
 ORDER_ID_WIDTH = 32
 SEGMENTS = frozenset({"COM", "GOV", "EDU"})

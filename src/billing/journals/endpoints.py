@@ -6,19 +6,20 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from starlette.datastructures import UploadFile
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from billing.api.body import JsonBodyDep
-from billing.attachments.endpoints import Multipart, multipart_form
-from billing.attachments.storage import AttachmentStorage
 from billing.api.deps import Ctx, CtxDep, path_id
 from billing.api.negotiation import require_json
 from billing.api.routing import BASE_PATH, add
 from billing.api.views import collection_response, item_response, no_content
+from billing.attachments.endpoints import Multipart, multipart_form
+from billing.attachments.storage import AttachmentStorage
 from billing.auth.visibility import prune
 from billing.charges import endpoints as charges
+from billing.charges.render import ParentRefs
 from billing.charges.repository import ChargeRepository
 from billing.db.models import Journal
 from billing.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -53,7 +54,7 @@ def _journal_renderer(session: Session) -> Callable[[Journal], dict[str, Any]]:
     return lambda row: render_journal(row, refs)
 
 
-def get_journal(journalId: str, ctx: CtxDep) -> Response:  # noqa: N803  (path parameter names are camelCase)
+def get_journal(journalId: str, ctx: CtxDep) -> Response:
     return _item(ctx, service(ctx).get(path_id(journalId, LABEL)))
 
 
@@ -62,19 +63,19 @@ def create_journal(ctx: CtxDep, body: JsonBodyDep) -> Response:
     return _item(ctx, journal, status_code=201, location=f"{BASE_PATH}/journals/{journal.id}")
 
 
-def update_journal(journalId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def update_journal(journalId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
     journals = service(ctx)
     journal = journals.get(path_id(journalId, LABEL), for_update=True)
     return _item(ctx, journals.update(journal, body.bind(JournalUpdate)))
 
 
-def delete_journal(journalId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def delete_journal(journalId: str, ctx: CtxDep) -> Response:
     service(ctx).delete(path_id(journalId, LABEL))
     return no_content()
 
 
-def _action(action: str):  # type: ignore[no-untyped-def]
-    def act(journalId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:  # noqa: N803
+def _action(action: str) -> Callable[..., Response]:
+    def act(journalId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
         journals = service(ctx)
         journal_id = path_id(journalId, LABEL)
         journals.get(journal_id)  # 404 before body checks (§2.5)
@@ -87,7 +88,7 @@ def _action(action: str):  # type: ignore[no-untyped-def]
 ChargeFileDep = Annotated[Multipart, Depends(multipart_form(lambda settings: settings.api.max_charge_file_bytes))]
 
 
-def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response:  # noqa: N803
+def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response:
     """Multipart part ``file`` (JSONL or XLSX, §8.1); other parts are ignored (the official client sends some)."""
     journals = service(ctx)
     journal_id = path_id(journalId, LABEL)
@@ -119,7 +120,7 @@ def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response
     return _item(ctx, journal)
 
 
-def _parents(ctx: Ctx, journal: Journal):  # type: ignore[no-untyped-def]
+def _parents(ctx: Ctx, journal: Journal) -> ParentRefs:
     def parents(kind: str, object_id: str | None) -> dict[str, Any] | None:
         if object_id is None:
             return None
@@ -130,13 +131,13 @@ def _parents(ctx: Ctx, journal: Journal):  # type: ignore[no-untyped-def]
     return parents
 
 
-def list_journal_charges(journalId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def list_journal_charges(journalId: str, ctx: CtxDep) -> Response:
     journal = service(ctx).get(path_id(journalId, LABEL))
     stmt = ChargeRepository(ctx.session).of_journal(journal.id if journal.charges_visible else "")
     return charges.list_charges(ctx, stmt, journal.id, _parents(ctx, journal))
 
 
-def get_journal_charge(journalId: str, chargeId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def get_journal_charge(journalId: str, chargeId: str, ctx: CtxDep) -> Response:
     journal = service(ctx).get(path_id(journalId, LABEL))
     stmt = ChargeRepository(ctx.session).of_journal(journal.id if journal.charges_visible else "")
     return charges.get_charge(ctx, stmt, chargeId, _parents(ctx, journal))
@@ -148,7 +149,7 @@ def _sellers(ctx: Ctx, journal: Journal) -> list[dict[str, Any]]:
     return [render_seller(seller_id, journal, refs, ledger=None) for seller_id in seller_ids]
 
 
-def list_journal_sellers(journalId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def list_journal_sellers(journalId: str, ctx: CtxDep) -> Response:
     """Sellers are few per journal, so they are listed in memory, in id order (§4.6)."""
     journal = service(ctx).get(path_id(journalId, LABEL))
     require_json(ctx.request)
@@ -165,7 +166,7 @@ def list_journal_sellers(journalId: str, ctx: CtxDep) -> Response:  # noqa: N803
     return JsonResponse({"$meta": {"pagination": pagination, **meta}, "data": data})
 
 
-def get_journal_seller(journalId: str, sellerId: str, ctx: CtxDep) -> Response:  # noqa: N803
+def get_journal_seller(journalId: str, sellerId: str, ctx: CtxDep) -> Response:
     journal = service(ctx).get(path_id(journalId, LABEL))
     seller_id = path_id(sellerId, "Journal seller")
     for seller in _sellers(ctx, journal):

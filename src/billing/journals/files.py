@@ -4,8 +4,9 @@ The readers only parse. Each JSONL line or XLSX data row becomes a `RawLine` car
 JSONL shape of §8.2 (original key spelling, exact numbers) or the V01 parser message; the validator applies the
 rules of §8.5. A file that is unusable as a whole raises `ChargeFileError` (journal error BJO:0002).
 
-Numbers are exact: JSON floats, exponent forms and integers too large for 64 bits come out as `Decimal` (the
+Numbers are exact: JSON fractions and exponent forms come out as `Decimal`, integers as `int` of any size (the
 line is parsed again by `json` only when orjson produced a float), XLSX numeric cells as `int` or `Decimal`.
+A JSON number beyond a double (``1e999``) fails V01 as orjson reports it; it would be out of range anyway (§3.3).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -236,6 +237,8 @@ _LEGACY_SOURCE = ("Subscription Search Criteria", "Subscription Search Value")
 def iter_xlsx(path: str | Path) -> Generator[RawLine, None, None]:
     """Stream the data rows of the first worksheet of an XLSX charge file, mapped to the JSONL shape.
 
+    Empty cells leave their member out. Text is trimmed; numbers and dates typed into a text column become their
+    text (an Entry ID typed as 1001 is "1001"). A row counts unless every cell, known column or not, is empty.
     Raises `ChargeFileError` before the first row when the workbook cannot be opened or lacks a required column,
     and later if the worksheet turns out to be corrupt further down (the whole file is then unusable).
     """
@@ -273,7 +276,11 @@ def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
 
 
 def _columns(header: tuple[Any, ...]) -> list[tuple[int, _Column]]:
-    """The known columns of the header row with their positions; raises when a required one is missing."""
+    """The known columns of the header row with their positions (the first of equal titles wins).
+
+    The three Source columns are required unless the header has legacy Subscription Search columns and none of
+    them; a missing required column raises `ChargeFileError`.
+    """
     positions: dict[str, int] = {}
     for index, title in enumerate(header):
         if title is not None:
@@ -316,12 +323,8 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(str(value))
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat() + "Z"
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day).isoformat() + "Z"
-    return str(value)
+        return value.isoformat() + "Z"  # Excel dates carry no zone: taken as UTC (§3.4)
+    return str(value)  # a time of day or a duration: the validator rejects it as a date
 
 
 def _describe(exc: Exception) -> str:

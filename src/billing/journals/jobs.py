@@ -10,6 +10,7 @@ failure never exposes a partial or mixed set: the next attempt deletes the lefto
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -30,7 +31,7 @@ from billing.journals.errors import (
     VALIDATION_STOPPED,
     billing_error,
 )
-from billing.journals.files import ChargeFileError, UnsupportedFormat, detect_format, iter_jsonl, iter_xlsx
+from billing.journals.files import ChargeFileError, RawLine, UnsupportedFormat, detect_format, iter_jsonl, iter_xlsx
 from billing.journals.repository import JournalRepository
 from billing.journals.resolution import ReferenceIndex
 from billing.journals.service import TRANSITIONS
@@ -140,7 +141,15 @@ def _stored_format(attachment: Attachment, path: Path) -> str:
         return "jsonl"
 
 
-def _write_all(database, claim, lease, settings, validator, tally, lines) -> None:  # type: ignore[no-untyped-def]
+def _write_all(
+    database: Database,
+    claim: Claim,
+    lease: timedelta,
+    settings: Settings,
+    validator: ChargeValidator,
+    tally: Tally,
+    lines: Iterable[RawLine],
+) -> None:
     batch: list[dict[str, Any]] = []
     for raw in lines:
         rows = validator.validate(raw)
@@ -174,8 +183,6 @@ def _conclude(journal: Journal, claim: Claim, problem: dict[str, str] | None, ta
     if problem is None and statuses["Error"]:
         problem = billing_error(CHARGES_FAILED, f"{statuses['Error']} of {tally.total} charges failed validation.")
     journal.error = problem
-    if claim.payload.get("return_to") == "Review":
-        action = "reviewed"  # after regenerate the journal always returns to Review (§7.1)
-    else:
-        action = "failed" if problem else "validated"
+    # after regenerate the journal always returns to Review (§7.1)
+    action = "reviewed" if claim.payload.get("return_to") == "Review" else "failed" if problem else "validated"
     TRANSITIONS.apply(journal, action, SYSTEM_ACTOR, utcnow())

@@ -23,7 +23,7 @@ class JournalUpdate(InputModel):
 
 
 class JournalCreate(JournalUpdate):
-    name: str = Field(min_length=1, max_length=255)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=255)
     authorization: Ref
 
 

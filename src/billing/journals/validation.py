@@ -31,6 +31,8 @@ Decisions where the spec is silent:
 * Split children keep the parent's subscription/asset (the source), item, order and everything not tied to
   the agreement; ``order_id`` is recorded only when it fits its column (32 characters), ``search`` keeps it.
 * An invalid segment is not stored (``segment`` null); the raw value is in the error message.
+* External ids longer than 255 characters (§3.14; the width of their columns) fail the line with
+  ``'externalIds.{name}' is longer than 255 characters.`` in V02's place and are not stored.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from billing.db.models.charge import Charge
 from billing.journals.charge_binding import (
     ATTRIBUTES,
     CRITERION,
@@ -50,7 +53,6 @@ from billing.journals.charge_binding import (
     TOP,
     amount,
     bind,
-    in_range,
     quick_amount,
     round6,
     text,
@@ -59,6 +61,7 @@ from billing.journals.charge_rules import (
     BY_ID,
     INVALID,
     ITEM_CRITERIA,
+    MAX_EXTERNAL_ID,
     ORDER_CRITERIA,
     ORDER_ID_WIDTH,
     SEGMENTS,
@@ -74,10 +77,19 @@ from billing.journals.charge_rules import (
 )
 from billing.journals.files import RawLine
 from billing.journals.resolution import AgreementFacts, JournalContext, ReferenceIndex
+from billing.kit.ids import digits_of
+from billing.kit.money import in_range
 
 __all__ = ["ChargeValidator", "JournalContext", "RawLine", "ReferenceIndex"]
 
+_COLUMNS = tuple(Charge.__table__.columns.keys())
 _HUNDRED = Decimal(100)
+#: externalIds member → its column
+_EXTERNAL_COLUMNS = (
+    ("vendor", "external_vendor"),
+    ("invoice", "external_invoice"),
+    ("reference", "external_reference"),
+)
 #: "00" … "99": the last 4 digits of a charge id are two of them.
 _TWO_DIGITS = tuple(f"{number:02d}" for number in range(100))
 #: Per-upload caches are cleared when they grow past this many entries.
@@ -106,7 +118,7 @@ class ChargeValidator:
     def __init__(self, context: JournalContext, index: ReferenceIndex) -> None:
         self._context = context
         self._index = index
-        self._id_prefix = f"CHG-{context.journal_id.split('-', 1)[1]}-"
+        self._id_prefix = f"CHG-{digits_of(context.journal_id)}-"
         self._currency = context.currency
         self._product_message = f"product '{context.product_id}' of authorization '{context.authorization_id}'"
         self._manual_clients = frozenset(
@@ -124,59 +136,15 @@ class ChargeValidator:
         self._id_heads: dict[int, str] = {}
         #: raw number → its fast-path binding (`_amount`)
         self._amounts: dict[Any, Any] = {}
-        self._template: dict[str, Any] = {
-            "id": None,
+        #: every column of the charge table; the journal's facts set, the rest empty until a line fills them
+        self._template: dict[str, Any] = dict.fromkeys(_COLUMNS) | {
             "journal_id": context.journal_id,
-            "custom_ledger_id": None,
-            "ledger_id": None,
-            "statement_id": None,
-            "line": None,
             "child": 0,
-            "seq": None,
-            "parent_id": None,
-            "parent_external_vendor": None,
-            "split_percentage": None,
-            "external_vendor": None,
-            "external_invoice": None,
-            "external_reference": None,
-            "search": None,
-            "period_start": None,
-            "period_end": None,
-            "quantity": None,
-            "unit_pp": None,
-            "ppx1": None,
-            "unit_sp": None,
-            "spx1": None,
-            "markup": None,
-            "margin": None,
             "currency_purchase": context.currency,
-            "currency_sale": None,
-            "segment": None,
-            "description1": None,
-            "description2": None,
-            "attributes": None,
             "billing_type": "Automated",
-            "statement_type": None,
             "upload_status": "Error",
-            "upload_errors": None,
-            "processing_status": None,
-            "processing_errors": None,
-            "client_id": None,
-            "buyer_id": None,
-            "licensee_id": None,
-            "seller_id": None,
             "vendor_id": context.vendor_id,
-            "product_id": None,
-            "agreement_id": None,
-            "subscription_id": None,
-            "asset_id": None,
-            "order_id": None,
-            "item_id": None,
             "authorization_id": context.authorization_id,
-            "erp_country_code": None,
-            "erp_item_id": None,
-            "cco": None,
-            "scu": None,
             "created_at": context.now,
             "updated_at": context.now,
         }
@@ -253,9 +221,10 @@ class ChargeValidator:
         if (
             type(vendor_ref) is not str
             or not vendor_ref.strip()
+            or len(vendor_ref) > MAX_EXTERNAL_ID
             or vendor_ref in self._seen
-            or (invoice is not None and type(invoice) is not str)
-            or (reference is not None and type(reference) is not str)
+            or (invoice is not None and (type(invoice) is not str or len(invoice) > MAX_EXTERNAL_ID))
+            or (reference is not None and (type(reference) is not str or len(reference) > MAX_EXTERNAL_ID))
         ):
             return None
         # V04–V10
@@ -407,20 +376,21 @@ class ChargeValidator:
         errors: list[str] = []
         record: dict[str, Any] = bind(data, TOP)  # type: ignore[assignment]  # data is a dict
 
-        # V02, V03
-        external = bind(record.get("externalIds"), EXTERNAL_IDS)
-        vendor_ref = None
-        if external is not None:
-            vendor_ref = text(external.get("vendor"))
-            row["external_vendor"] = vendor_ref
-            row["external_invoice"] = text(external.get("invoice"))
-            row["external_reference"] = text(external.get("reference"))
+        # V02, V03 (and the §3.14 length of external ids, which their columns hold)
+        external = bind(record.get("externalIds"), EXTERNAL_IDS) or {}
+        vendor_ref = text(external.get("vendor"))
         if vendor_ref is None or not vendor_ref.strip():
             errors.append("'externalIds.vendor' is required.")
-        else:
+        elif len(vendor_ref) <= MAX_EXTERNAL_ID:
             first = self._seen.setdefault(vendor_ref, line)
             if first != line:
                 errors.append(f"Duplicate 'externalIds.vendor' '{vendor_ref}'; already used on line {first}.")
+        for name, column in _EXTERNAL_COLUMNS:
+            value = vendor_ref if name == "vendor" else text(external.get(name))
+            if value is not None and len(value) > MAX_EXTERNAL_ID:
+                errors.append(f"'externalIds.{name}' is longer than {MAX_EXTERNAL_ID} characters.")
+            else:
+                row[column] = value
 
         # V04–V16
         source, item = check_search(self._index, self._product_message, record.get("search"), row, errors)
