@@ -51,6 +51,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: bulk inserts touch several indexes
     cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
     # SQLite's lower() folds ASCII only; ilike must also match 'łÓDŹ' to 'Łódź' as PostgreSQL does.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db.models.base import Base
@@ -80,7 +80,26 @@ class Charge(Base):
         Index("ix_charge_journal_seq", "journal_id", "seq"),
         Index("ix_charge_journal_status", "journal_id", "upload_status"),
         Index("ix_charge_journal_seller", "journal_id", "seller_id"),
-        Index("ix_charge_statement_seq", "statement_id", "seq"),
-        Index("ix_charge_ledger_seq", "ledger_id", "seq"),
-        Index("ix_charge_custom_ledger_seq", "custom_ledger_id", "seq"),
+        # partial: an upload writes none of these, so it does not maintain them
+        Index(
+            "ix_charge_statement_seq",
+            "statement_id",
+            "seq",
+            sqlite_where=text("statement_id IS NOT NULL"),
+            postgresql_where=text("statement_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_charge_ledger_seq",
+            "ledger_id",
+            "seq",
+            sqlite_where=text("ledger_id IS NOT NULL"),
+            postgresql_where=text("ledger_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_charge_custom_ledger_seq",
+            "custom_ledger_id",
+            "seq",
+            sqlite_where=text("custom_ledger_id IS NOT NULL"),
+            postgresql_where=text("custom_ledger_id IS NOT NULL"),
+        ),
     )

@@ -118,12 +118,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_charge")),
     )
     with op.batch_alter_table("charge", schema=None) as batch_op:
-        batch_op.create_index("ix_charge_custom_ledger_seq", ["custom_ledger_id", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_charge_custom_ledger_seq",
+            ["custom_ledger_id", "seq"],
+            unique=False,
+            sqlite_where=sa.text("custom_ledger_id IS NOT NULL"),
+            postgresql_where=sa.text("custom_ledger_id IS NOT NULL"),
+        )
         batch_op.create_index("ix_charge_journal_seller", ["journal_id", "seller_id"], unique=False)
         batch_op.create_index("ix_charge_journal_seq", ["journal_id", "seq"], unique=False)
         batch_op.create_index("ix_charge_journal_status", ["journal_id", "upload_status"], unique=False)
-        batch_op.create_index("ix_charge_ledger_seq", ["ledger_id", "seq"], unique=False)
-        batch_op.create_index("ix_charge_statement_seq", ["statement_id", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_charge_ledger_seq",
+            ["ledger_id", "seq"],
+            unique=False,
+            sqlite_where=sa.text("ledger_id IS NOT NULL"),
+            postgresql_where=sa.text("ledger_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_charge_statement_seq",
+            ["statement_id", "seq"],
+            unique=False,
+            sqlite_where=sa.text("statement_id IS NOT NULL"),
+            postgresql_where=sa.text("statement_id IS NOT NULL"),
+        )
 
     op.create_table(
         "journal",
