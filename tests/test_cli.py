@@ -61,3 +61,37 @@ def test_demo_once_runs_the_self_check_against_a_live_server(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "checks passed" in result.stdout and "demo-operations-token" in result.stdout
+
+
+def test_journals_upload_validates_with_progress_and_summarises_errors_by_rule(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.demo import demo_charges
+    from billing.reference.demo import DEMO_ACCOUNTS
+
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the table at the runner's default 80 columns
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["reference", "demo", "--out", "demo.json"]).exit_code == 0
+    authorization_id, content = demo_charges(lines=12)
+    (cli_env / "charges.jsonl").write_bytes(content)
+
+    from billing.auth.capabilities import Scope
+    from billing.auth.principal import Principal, Role
+    from billing.db.engine import Database
+    from billing.journals.schemas import JournalCreate
+    from billing.journals.service import JournalService
+    from billing.kit.binding import bind
+
+    database = Database(get_settings().database_url)
+    vendor = Principal(DEMO_ACCOUNTS["vendor"], Role.VENDOR, {"id": "TKN-1", "name": "t", "icon": ""})
+    with database.session_scope() as session:
+        journal = JournalService(session, vendor, Scope.OWN_VENDOR).create(
+            bind(JournalCreate, {"name": "cli", "authorization": {"id": authorization_id}})
+        )
+    result = runner.invoke(app, ["journals", "upload", journal.id.lower(), "charges.jsonl"])
+    assert result.exit_code == 1, result.output  # the demo file has one bad line
+    assert f"Journal {journal.id} is Error" in result.output
+    assert "Errors by rule" in result.output and "Duplicate 'externalIds.vendor'" in result.output
+    missing = runner.invoke(app, ["journals", "upload", "BJO-0000-0001", "charges.jsonl"])
+    assert missing.exit_code == 2 and "was not found" in missing.output

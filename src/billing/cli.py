@@ -19,6 +19,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 reference_app = typer.Typer(help="Reference data (accounts, sellers, agreements, …).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(reference_app, name="reference")
+journals_app = typer.Typer(help="Journals.", no_args_is_help=True)
+app.add_typer(journals_app, name="journals")
 console = Console()
 
 DEMO_REFERENCE_FILE = Path("var/demo-reference.json")
@@ -97,6 +99,17 @@ def reference_demo(
     _print_counts(counts)
 
 
+@journals_app.command("upload")
+def journals_upload(
+    journal_id: Annotated[str, typer.Argument(help="BJO-… id")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or XLSX charge file")],
+) -> None:
+    """Upload a charge file as the journal's vendor and validate it now, with a progress bar."""
+    from billing.journals.cli import upload
+
+    raise typer.Exit(upload(_database(), get_settings(), journal_id, file, console))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -145,7 +158,7 @@ def demo(
 
     from billing.api.app import create_app
     from billing.db.migrate import upgrade
-    from billing.demo import print_welcome, self_check
+    from billing.demo import demo_journal, print_welcome, self_check
 
     settings = get_settings()
     _configure_logging()
@@ -168,6 +181,7 @@ def demo(
         if once:
             ok = self_check(console, base_url)
             raise typer.Exit(0 if ok else 1)
+        demo_journal(console, base_url)
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:

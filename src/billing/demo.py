@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.panel import Panel
 
-from billing.reference.demo import DEMO_ACCOUNTS, DEMO_TOKENS
+from billing.reference.demo import DEMO_ACCOUNTS, DEMO_TOKENS, build_demo_dataset
 
 
 def print_welcome(console: Console, base_url: str) -> None:
@@ -32,6 +34,65 @@ def print_welcome(console: Console, base_url: str) -> None:
         "Ctrl-C stops the server.",
     ]
     console.print(Panel("\n".join(lines), title="billing demo", expand=False))
+
+
+def demo_charges(lines: int = 40) -> tuple[str, bytes]:
+    """A JSONL charge file for the demo vendor's USD authorization: valid lines and two that fail."""
+    dataset = build_demo_dataset()
+    agreements = {a["id"]: a for a in dataset["agreements"]}
+    authorization = next(
+        a for a in dataset["authorizations"] if a["vendor"] == DEMO_ACCOUNTS["vendor"] and a["currency"] == "USD"
+    )
+    subscriptions = [
+        s
+        for s in dataset["subscriptions"]
+        if agreements[s["agreement"]]["product"] == authorization["product"]
+        and s.get("items")
+        and agreements[s["agreement"]].get("currency") in (None, "USD")
+    ]
+    records = []
+    for number in range(1, lines + 1):
+        subscription = subscriptions[number % len(subscriptions)]
+        records.append(
+            {
+                "externalIds": {"vendor": f"demo-{number}"},
+                "search": {
+                    "source": {"type": "Subscription", "criteria": "id", "value": subscription["id"]},
+                    "item": {"criteria": "item.id", "value": subscription["items"][0]},
+                },
+                "period": {"start": "2025-06-01", "end": "2025-06-30"},
+                "quantity": number % 7 + 1,
+                "price": {"unitPP": "9.99"},
+            }
+        )
+    records.append({"externalIds": {"vendor": "demo-1"}, "quantity": "ten"})  # duplicate id, missing fields
+    return authorization["id"], b"\n".join(orjson.dumps(record) for record in records) + b"\n"
+
+
+def demo_journal(console: Console, base_url: str) -> dict[str, object]:
+    """Create a journal as the demo vendor, upload charges and wait for the background validation."""
+    vendor = {"Authorization": f"Bearer {DEMO_TOKENS['vendor']}"}
+    authorization_id, content = demo_charges()
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        journal = http.post(
+            "/journals", headers=vendor, json={"name": "Demo charges", "authorization": {"id": authorization_id}}
+        ).json()
+        http.post(
+            f"/journals/{journal['id']}/upload",
+            headers=vendor,
+            files={"file": ("demo.jsonl", content, "application/x-ndjson")},
+        ).raise_for_status()
+        deadline = time.monotonic() + 30
+        while journal["status"] in ("Draft", "Validating") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            journal = http.get(f"/journals/{journal['id']}", headers=vendor).json()
+    upload = journal["upload"]
+    console.print(
+        f"Journal {journal['id']} uploaded and validated: [bold]{journal['status']}[/bold] — {upload['total']} "
+        f"charges, {upload['ready']} ready, {upload['split']} split, {upload['error']} in error "
+        f"(GET {base_url}/journals/{journal['id']}/charges?eq(upload.status,Error))."
+    )
+    return journal
 
 
 def self_check(console: Console, base_url: str) -> bool:
@@ -86,6 +147,10 @@ def self_check(console: Console, base_url: str) -> bool:
             lambda: http.get("/reference/agreements?limit=0", headers=ops).json()["$meta"]["pagination"]["total"] > 0,
         )
         check("manual override create / disable / enable", override_lifecycle)
+        check(
+            "a journal upload is validated in the background",
+            lambda: demo_journal(console, base_url)["status"] == "Error",  # the demo file has one bad line
+        )
         check(
             "RQL error is a 400 problem",
             lambda: http.get("/manual-overrides?eq(status,Nope)", headers=ops).json()["type"].endswith("invalid-query"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, select
@@ -91,6 +91,17 @@ class ChargeRepository:
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, Charge.__table__, rows)  # type: ignore[arg-type]
+
+    def errors_of_journal(self, journal_id: str) -> Iterator[tuple[int, list[str]]]:
+        """(line, messages) of the journal's charges in error, in file order, streamed."""
+        rows = self.session.execute(
+            select(Charge.line, Charge.upload_errors)
+            .where(Charge.journal_id == journal_id, Charge.upload_status == "Error")
+            .order_by(Charge.seq)
+            .execution_options(yield_per=2000)
+        )
+        for line, errors in rows:
+            yield line, errors or []
 
     def seller_ids_of_journal(self, journal_id: str) -> list[str]:
         """Distinct sellers among the journal's charges that resolved an agreement (§5.9)."""

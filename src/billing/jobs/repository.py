@@ -52,7 +52,10 @@ class WorkRepository:
             select(WorkItem).where(WorkItem.kind == kind, WorkItem.object_id == object_id, WorkItem.state == "pending")
         ).scalar_one_or_none()
 
-    def claim(self, kind: str, owner: str, lease_for: timedelta, limit: int = 1) -> list[Claim]:
+    def claim(
+        self, kind: str, owner: str, lease_for: timedelta, limit: int = 1, *, object_id: str | None = None
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due items of ``kind`` (or the one of ``object_id``)."""
         now = utcnow()
         due = (
             select(WorkItem.id)
@@ -60,6 +63,7 @@ class WorkRepository:
                 WorkItem.kind == kind,
                 WorkItem.state == "pending",
                 or_(WorkItem.lease_until.is_(None), WorkItem.lease_until < now),
+                *([WorkItem.object_id == object_id] if object_id else []),
             )
             .order_by(WorkItem.id)
             .limit(limit)

@@ -10,7 +10,7 @@ failure never exposes a partial or mixed set: the next attempt deletes the lefto
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -70,8 +70,10 @@ class Tally:
         return sum(self.statuses.values())
 
 
-def validate_journal(database: Database, settings: Settings, claim: Claim) -> None:
-    """Work handler for ``journal.validate``."""
+def validate_journal(
+    database: Database, settings: Settings, claim: Claim, progress: Callable[[int], None] | None = None
+) -> None:
+    """Work handler for ``journal.validate``; ``progress`` hears the number of lines read after each batch."""
     lease = timedelta(seconds=settings.worker.lease_s)
     with database.session_scope() as session:
         if not WorkRepository(session).renew(claim, lease):
@@ -108,10 +110,10 @@ def validate_journal(database: Database, settings: Settings, claim: Claim) -> No
     problem: dict[str, str] | None = None
     try:
         if file_format == "xlsx":
-            _write_all(database, claim, lease, settings, validator, tally, iter_xlsx(path))
+            _write_all(database, claim, lease, settings, validator, tally, iter_xlsx(path), progress)
         else:
             with path.open("rb") as stream:
-                _write_all(database, claim, lease, settings, validator, tally, iter_jsonl(stream))
+                _write_all(database, claim, lease, settings, validator, tally, iter_jsonl(stream), progress)
     except ChargeFileError as exc:
         problem = billing_error(FILE_UNREADABLE, f"The file could not be read: {exc.reason}.")
     except LeaseLost:
@@ -149,17 +151,24 @@ def _write_all(
     validator: ChargeValidator,
     tally: Tally,
     lines: Iterable[RawLine],
+    progress: Callable[[int], None] | None,
 ) -> None:
     batch: list[dict[str, Any]] = []
+    line = 0
     for raw in lines:
+        line = raw.line
         rows = validator.validate(raw)
         tally.add(rows)
         batch.extend(rows)
         if len(batch) >= settings.worker.batch_size:
             _write(database, claim, lease, batch)
             batch = []
+            if progress:
+                progress(line)
     if batch:
         _write(database, claim, lease, batch)
+    if progress:
+        progress(line)
 
 
 def _write(database: Database, claim: Claim, lease: timedelta, rows: list[dict[str, Any]]) -> None:
