@@ -505,14 +505,44 @@ class TestInProcessWorker:
             time.sleep(0.2)  # let the thread finish its first (empty) round and start waiting
             journal_id = new_journal(served, vendor)
             assert upload(served, vendor, journal_id, entries("e", 3)).status_code == 200
-            deadline = time.monotonic() + 10
-            status = "Validating"
-            while status == "Validating" and time.monotonic() < deadline:
-                time.sleep(0.05)
-                status = journal(served, vendor, journal_id)["status"]
-            assert status == "Validated"
+            assert wait_until_not(served, vendor, journal_id, "Validating", 10) == "Validated"
             assert len(visible_charges(served, vendor, journal_id)) == 3
         assert not worker.is_alive()  # stopped with the app
+
+    def test_serve_polls_for_work_queued_elsewhere(self, settings, db, vendor, api):
+        """Work queued by another process (the daemon's CLI, another replica) is found by polling."""
+        journal_id = uploaded(api, vendor, entries("e", 2))  # queued through the shared app: no wake-up
+        settings.worker.enabled = True
+        settings.worker.poll_s = 0.2
+        with TestClient(create_app(settings, db), base_url="http://t/public/v1/billing") as served:
+            assert wait_until_not(served, vendor, journal_id, "Validating", 10) == "Validated"
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="regenerate queues a validation but, unlike upload, does not wake the in-process worker "
+        "(no session.info['after_commit'] = worker.wake), so it waits for the next poll (worker.poll_s)",
+    )
+    def test_regenerate_wakes_the_worker_too(self, settings, db, vendor, ops):
+        settings.worker.enabled = True
+        settings.worker.poll_s = 60
+        with TestClient(create_app(settings, db), base_url="http://t/public/v1/billing") as served:
+            time.sleep(0.2)
+            journal_id = new_journal(served, vendor)
+            assert upload(served, vendor, journal_id, entries("e", 2)).status_code == 200
+            assert wait_until_not(served, vendor, journal_id, "Validating", 10) == "Validated"
+            assert served.post(f"/journals/{journal_id}/submit", headers=vendor).status_code == 200
+            assert served.post(f"/journals/{journal_id}/regenerate", headers=ops).status_code == 200
+            assert wait_until_not(served, ops, journal_id, "Validating", 2) == "Review"
+
+
+def wait_until_not(api, headers, journal_id: str, status: str, timeout: float) -> str:
+    """Poll the journal until it leaves ``status`` (or the timeout passes); returns the status seen last."""
+    deadline = time.monotonic() + timeout
+    current = status
+    while current == status and time.monotonic() < deadline:
+        time.sleep(0.05)
+        current = journal(api, headers, journal_id)["status"]
+    return current
 
 
 # --- concurrent workers ---------------------------------------------------------------------------------------

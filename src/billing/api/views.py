@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from billing.api.deps import Ctx
 from billing.api.negotiation import collection_format, require_json
-from billing.auth.visibility import hidden_paths, prune
+from billing.auth.visibility import hidden_paths, prune, visible_registry
 from billing.db.query import ListSpec, count, filtered, page_of, stream_rows
 from billing.errors import PayloadTooLarge
 from billing.kit.jsonout import JsonResponse, dumps
@@ -42,11 +42,14 @@ class ResourceView:
         return [name for name in self.fields if name not in hidden]
 
     def registry(self, ctx: Ctx, registry: Registry) -> Registry:
-        """The RQL allow-list minus what the role may not see (→ 400 Unknown property)."""
-        hidden = {path.lower().replace("[]", "") for path in self.hidden(ctx)}
-        if not hidden:
-            return registry
-        return {k: v for k, v in registry.items() if not any(k == h or k.startswith(h + ".") for h in hidden)}
+        """The RQL allow-list minus what the role may not see (→ 400 Unknown property), collections included."""
+        return visible_registry(registry, self.hidden(ctx))
+
+
+def shown(item: dict[str, Any], hidden: frozenset[str], projection: Projection) -> dict[str, Any]:
+    """Role pruning, then the projection, then pruning again: a selected hidden member must not leave its
+    (now empty) parents behind (§2.6, §4.5)."""
+    return prune(projection.apply(prune(item, hidden)), hidden)
 
 
 def item_response(
@@ -55,11 +58,10 @@ def item_response(
     """A single object: every visible field unless ``select`` says otherwise."""
     require_json(ctx.request)
     hidden = view.hidden(ctx)
-    prune(item, hidden)
     projection = Projection.build(
         ctx.query.select, fields=view.visible_fields(hidden), non_core=view.non_core, full=True
     )
-    body = {"$meta": {"omitted": projection.omitted}, **projection.apply(item)}
+    body = {"$meta": {"omitted": projection.omitted}, **shown(item, hidden, projection)}
     headers = {"Location": location} if location else None
     return JsonResponse(body, status_code=status_code, headers=headers)
 
@@ -77,14 +79,14 @@ def collection_response(
     )
 
     def shown_with(render: Render) -> Render:
-        return lambda row: projection.apply(prune(render(row), hidden))
+        return lambda row: shown(render(row), hidden, projection)
 
     if fmt == "json":
-        shown = shown_with(renderer(ctx.session))
+        present = shown_with(renderer(ctx.session))
         page = parse_page(ctx.query.limit, ctx.query.offset)
         rows, total = page_of(ctx.session, stmt, page)
         meta = {"omitted": projection.omitted}
-        data = [{"$meta": meta, **shown(row)} for row in rows]
+        data = [{"$meta": meta, **present(row)} for row in rows]
         envelope = {
             "$meta": {"pagination": {"offset": page.offset, "limit": page.limit, "total": total}, **meta},
             "data": data,
@@ -112,14 +114,14 @@ def _export(ctx: Ctx, fmt: str, stmt: Select[Any], renderer: RenderFactory, omit
         session_cm.__exit__(None, None, None)
         raise
 
-    shown = renderer(session)
+    present = renderer(session)
 
     def body() -> Iterator[bytes]:
         try:
             rows = stream_rows(session, stmt, page)
             if fmt.startswith("jsonl:"):
                 for row in rows:
-                    yield dumps(shown(row)) + b"\n"
+                    yield dumps(present(row)) + b"\n"
                 return
             pagination = {"offset": page.offset, "total": items}
             if page.limit is not None:
@@ -128,7 +130,7 @@ def _export(ctx: Ctx, fmt: str, stmt: Select[Any], renderer: RenderFactory, omit
             yield head[:-1] + b',"data":['
             meta = {"omitted": omitted}
             for index, row in enumerate(rows):
-                yield (b"," if index else b"") + dumps({"$meta": meta, **shown(row)})
+                yield (b"," if index else b"") + dumps({"$meta": meta, **present(row)})
             yield b"]}"
         finally:
             session_cm.__exit__(None, None, None)
