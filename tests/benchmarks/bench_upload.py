@@ -47,6 +47,7 @@ def write_file(path: Path, lines: int, dataset: dict, authorization: dict, bad_s
         for s in dataset["subscriptions"]
         if agreements[s["agreement"]]["product"] == authorization["product"]
         and agreements[s["agreement"]].get("currency") in (None, authorization["currency"])
+        and not agreements[s["agreement"]].get("split")  # one charge per line, so lines = charges
         and s.get("items")
     ]
     rng = random.Random(7)
@@ -106,6 +107,8 @@ def run(lines: int, database: str, workdir: Path, bad_share: float) -> dict:
         "BILLING_DATABASE_URL": url,
         "BILLING_STORAGE__ATTACHMENTS_DIR": str(workdir / "files"),
         "BILLING_WORKER__POLL_S": "0.2",
+        # a million lines is ~370 MB, beyond the spec's 100 MiB default limit for charge files
+        "BILLING_API__MAX_CHARGE_FILE_BYTES": str(2 * 1024**3),
         "BILLING_LOG__LEVEL": "WARNING",
     }
     server = subprocess.Popen([sys.executable, "-m", "billing.cli", "serve", "--port", str(port)], env=env, cwd=workdir)

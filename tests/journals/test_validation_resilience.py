@@ -467,11 +467,6 @@ class TestRepeatedFailure:
         assert (body["status"], body["error"]) == ("Error", STOPPED)
         assert (work_item(db, journal_id).state, work_item(db, journal_id).attempts) == ("failed", 3)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="validate_journal gives up (BJO:0003) without deleting the rows a crashed attempt left behind, "
-        "then makes them visible (charges_visible=True) next to upload counters of 0",
-    )
     def test_giving_up_after_crashes_mid_write_exposes_no_partial_charges(
         self, api, vendor, db, settings, drain, monkeypatch
     ):
@@ -517,11 +512,6 @@ class TestInProcessWorker:
         with TestClient(create_app(settings, db), base_url="http://t/public/v1/billing") as served:
             assert wait_until_not(served, vendor, journal_id, "Validating", 10) == "Validated"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="regenerate queues a validation but, unlike upload, does not wake the in-process worker "
-        "(no session.info['after_commit'] = worker.wake), so it waits for the next poll (worker.poll_s)",
-    )
     def test_regenerate_wakes_the_worker_too(self, settings, db, vendor, ops):
         settings.worker.enabled = True
         settings.worker.poll_s = 60

@@ -82,12 +82,12 @@ def validate_journal(
         if journal is None or journal.status != "Validating":
             WorkRepository(session).finish(claim)
             return
+        ChargeRepository(session).delete_of_journal(journal.id)  # leftovers of an interrupted attempt
         if claim.attempts > settings.worker.max_attempts:
             message = "Validation stopped unexpectedly; upload the file again."
             _conclude(journal, claim, billing_error(VALIDATION_STOPPED, message), None)
             WorkRepository(session).finish(claim, "failed", message)
             return
-        ChargeRepository(session).delete_of_journal(journal.id)  # leftovers of an interrupted attempt
         attachment = session.get(Attachment, claim.payload["attachment_id"])
         if attachment is None:
             raise RuntimeError(f"input attachment {claim.payload['attachment_id']} is missing")

@@ -1,0 +1,82 @@
+"""`billing daemon` as a real process: it validates a queued upload and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from billing.attachments.storage import AttachmentStorage
+from billing.auth.capabilities import Scope
+from billing.auth.principal import Principal, Role
+from billing.db.engine import Database
+from billing.db.migrate import upgrade
+from billing.db.models import Journal
+from billing.demo import demo_charges
+from billing.journals.schemas import JournalCreate
+from billing.journals.service import JournalService
+from billing.kit.binding import bind
+from billing.reference.demo import DEMO_ACCOUNTS, build_demo_dataset
+from billing.reference.service import ReferenceService
+from billing.settings import Settings
+
+
+def test_daemon_validates_queued_uploads_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/daemon.db"
+    upgrade(url)
+    database = Database(url)
+    settings = Settings(database_url=url, storage={"attachments_dir": tmp_path / "files"})
+    vendor = Principal(DEMO_ACCOUNTS["vendor"], Role.VENDOR, {"id": "TKN-1", "name": "t", "icon": ""})
+    authorization_id, content = demo_charges(lines=20)
+    (tmp_path / "charges.jsonl").write_bytes(content)
+    with database.session_scope() as session:
+        ReferenceService(session, vendor).import_document(build_demo_dataset(), "replace")
+        journals = JournalService(session, vendor, Scope.OWN_VENDOR)
+        journal = journals.create(bind(JournalCreate, {"name": "d", "authorization": {"id": authorization_id}}))
+        with (tmp_path / "charges.jsonl").open("rb") as stream:
+            journals.upload(
+                journal.id,
+                stream=stream,
+                filename="charges.jsonl",
+                content_type="application/x-ndjson",
+                file_format="jsonl",
+                limit=10**8,
+                storage=AttachmentStorage.from_settings(settings),
+            )
+        journal_id = journal.id
+    env = {
+        **os.environ,
+        "BILLING_DATABASE_URL": url,
+        "BILLING_STORAGE__ATTACHMENTS_DIR": str(tmp_path / "files"),
+        "BILLING_WORKER__POLL_S": "0.2",
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "billing.cli", "daemon", "--replica-id", "test-replica"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = "Validating"
+        while status == "Validating" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with database.read_scope() as session:
+                status = session.get(Journal, journal_id).status
+        assert status == "Error", status  # the demo file carries one bad line
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(15) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    output = daemon.stdout.read() if daemon.stdout else ""
+    assert "daemon.started" in output and "daemon.stopped" in output
+    with database.read_scope() as session:
+        journal = session.get(Journal, journal_id)
+        assert (journal.upload_total, journal.upload_error) == (journal.upload_total, 1)
+    database.dispose()
