@@ -12,24 +12,12 @@ from typing import Any
 import openpyxl
 import orjson
 import pytest
+from corpus import CURRENT_HEADER
+from journal_kit import AGREEMENTS, AUTH, DATASET, ITEM, SUBSCRIPTION, VENDOR, jsonl, line, new_journal, upload
 
-from billing.reference.demo import DEMO_ACCOUNTS, build_demo_dataset
+from billing.reference.demo import DEMO_ACCOUNTS
 
-DATASET = build_demo_dataset()
-VENDOR = DEMO_ACCOUNTS["vendor"]
-AUTH = next(a for a in DATASET["authorizations"] if a["vendor"] == VENDOR and a["currency"] == "USD")
-PRODUCT = AUTH["product"]
-AGREEMENTS = {a["id"]: a for a in DATASET["agreements"]}
 ITEMS = {i["id"]: i for i in DATASET["items"]}
-SUBSCRIPTION = next(
-    s
-    for s in DATASET["subscriptions"]
-    if AGREEMENTS[s["agreement"]]["product"] == PRODUCT
-    and not AGREEMENTS[s["agreement"]].get("split")
-    and AGREEMENTS[s["agreement"]].get("currency") in (None, "USD")
-    and s.get("items")
-)
-ITEM = SUBSCRIPTION["items"][0]
 AGREEMENT = AGREEMENTS[SUBSCRIPTION["agreement"]]
 #: The demo's split agreement (§8.8), a subscription of it, and an authorization of its vendor/product/currency.
 SPLIT = next(a for a in DATASET["agreements"] if a.get("split"))
@@ -44,36 +32,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_COUNTS = {"total": 0, "ready": 0, "split": 0, "skipped": 0, "error": 0}
 
 
-# --- helpers (copies of tests/journals/test_upload_flow.py's) ---------------------------------------------------
-
-
-def line(entry: str, **overrides) -> dict:
-    body = {
-        "externalIds": {"vendor": entry, "invoice": "INV1"},
-        "search": {
-            "source": {"type": "Subscription", "criteria": "id", "value": SUBSCRIPTION["id"]},
-            "item": {"criteria": "item.id", "value": ITEM},
-        },
-        "period": {"start": "2025-06-01", "end": "2025-06-30T23:59:59Z"},
-        "quantity": 10,
-        "price": {"unitPP": 10, "PPx1": 100},
-    }
-    body.update(overrides)
-    return body
-
-
-def jsonl(*lines: dict | str) -> bytes:
-    return b"\n".join(item.encode() if isinstance(item, str) else orjson.dumps(item) for item in lines) + b"\n"
-
-
-def new_journal(api, vendor, authorization: str = AUTH["id"]) -> str:
-    response = api.post("/journals", headers=vendor, json={"name": "June", "authorization": {"id": authorization}})
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def upload(api, vendor, journal_id, content: bytes, name="charges.jsonl", media="application/x-ndjson"):
-    return api.post(f"/journals/{journal_id}/upload", headers=vendor, files={"file": (name, content, media)})
+# --- helpers ------------------------------------------------------------------------------------------------------
 
 
 def upload_without_content_type(api, vendor, journal_id, content: bytes, filename: str):
@@ -112,28 +71,7 @@ def by_entry(charges: list[dict]) -> dict[str, dict]:
 
 # --- XLSX --------------------------------------------------------------------------------------------------------
 
-HEADER = [
-    "Entry ID",
-    "External Reference",
-    "Vendor Invoice Reference",
-    "Source",
-    "Source Criteria",
-    "Source Value",
-    "Order Search Criteria",
-    "Order Search Value",
-    "Item Search Criteria",
-    "Item Search Value",
-    "Usage Start Time",
-    "Usage End Time",
-    "Quantity",
-    "Purchase Price",
-    "Total Purchase Price",
-    "Currency",
-    "Description1",
-    "Description2",
-    "Market Segment",
-    "Optional Agreement Vendor ID",
-]
+HEADER = CURRENT_HEADER
 LEGACY_HEADER = [
     *(h for h in HEADER if h not in ("Source", "Source Criteria", "Source Value")),
     "Subscription Search Criteria",

@@ -8,9 +8,9 @@ import threading
 import time
 from datetime import timedelta
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
+from journal_kit import jsonl, line, new_journal, upload
 from sqlalchemy import select, update
 
 from billing.api.app import create_app
@@ -22,57 +22,13 @@ from billing.journals import jobs
 from billing.journals.resolution import ReferenceIndex
 from billing.journals.service import VALIDATE_JOB
 from billing.kit.timeutil import utcnow
-from billing.reference.demo import DEMO_ACCOUNTS, build_demo_dataset
 
-DATASET = build_demo_dataset()
-VENDOR = DEMO_ACCOUNTS["vendor"]
-AUTH = next(a for a in DATASET["authorizations"] if a["vendor"] == VENDOR and a["currency"] == "USD")
-PRODUCT = AUTH["product"]
-AGREEMENTS = {a["id"]: a for a in DATASET["agreements"]}
-SUBSCRIPTION = next(
-    s
-    for s in DATASET["subscriptions"]
-    if AGREEMENTS[s["agreement"]]["product"] == PRODUCT
-    and not AGREEMENTS[s["agreement"]].get("split")
-    and AGREEMENTS[s["agreement"]].get("currency") in (None, "USD")
-    and s.get("items")
-)
-ITEM = SUBSCRIPTION["items"][0]
 STOPPED = {"id": "BJO:0003", "message": "Validation stopped unexpectedly; upload the file again."}
 _ORIGINAL_WRITE = jobs._write
 _ORIGINAL_CONCLUDE = jobs._conclude
 
 
-# --- helpers (copies of tests/journals/test_upload_flow.py's, plus work-queue helpers) ---------------------------
-
-
-def line(entry: str, **overrides) -> dict:
-    body = {
-        "externalIds": {"vendor": entry, "invoice": "INV1"},
-        "search": {
-            "source": {"type": "Subscription", "criteria": "id", "value": SUBSCRIPTION["id"]},
-            "item": {"criteria": "item.id", "value": ITEM},
-        },
-        "period": {"start": "2025-06-01", "end": "2025-06-30T23:59:59Z"},
-        "quantity": 10,
-        "price": {"unitPP": 10, "PPx1": 100},
-    }
-    body.update(overrides)
-    return body
-
-
-def jsonl(*lines: dict | str) -> bytes:
-    return b"\n".join(item.encode() if isinstance(item, str) else orjson.dumps(item) for item in lines) + b"\n"
-
-
-def new_journal(api, vendor) -> str:
-    response = api.post("/journals", headers=vendor, json={"name": "June", "authorization": {"id": AUTH["id"]}})
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def upload(api, vendor, journal_id, content: bytes, name="charges.jsonl", media="application/x-ndjson"):
-    return api.post(f"/journals/{journal_id}/upload", headers=vendor, files={"file": (name, content, media)})
+# --- work-queue helpers ---------------------------------------------------------------------------------------------
 
 
 def entries(prefix: str, count: int) -> bytes:
