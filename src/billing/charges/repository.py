@@ -81,10 +81,11 @@ class ChargeRepository:
         self.session = session
 
     def of_journal(self, journal_id: str) -> Select[Any]:
-        return select(Charge).where(Charge.journal_id == journal_id)
+        """Charges as plain rows (no ORM object per charge: exports stream up to a million of them)."""
+        return select(*Charge.__table__.columns).where(Charge.journal_id == journal_id)
 
-    def get_in(self, stmt: Select[Any], charge_id: str) -> Charge | None:
-        return self.session.execute(stmt.where(Charge.id == charge_id)).scalar_one_or_none()
+    def get_in(self, stmt: Select[Any], charge_id: str) -> Any:
+        return self.session.execute(stmt.where(Charge.id == charge_id)).one_or_none()
 
     def delete_of_journal(self, journal_id: str) -> None:
         self.session.execute(delete(Charge).where(Charge.journal_id == journal_id))

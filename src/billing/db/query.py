@@ -39,13 +39,25 @@ def count(session: Session, stmt: Select[Any]) -> int:
     return int(session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one())
 
 
+def _records(result: Any, stmt: Select[Any]) -> Any:
+    """ORM objects for ``select(Model)``; plain rows (attribute access by column name) for Core selects."""
+    described = stmt.column_descriptions
+    if (
+        len(described) == 1
+        and isinstance(described[0].get("entity"), type)
+        and described[0]["expr"] is described[0]["entity"]
+    ):
+        return result.scalars()
+    return result
+
+
 def page_of(session: Session, stmt: Select[Any], page: Page) -> tuple[Sequence[Any], int]:
-    """One page of rows and the exact total."""
+    """One page of records and the exact total."""
     total = count(session, stmt)
     if page.limit == 0:
         return [], total
-    rows = session.execute(stmt.offset(page.offset).limit(page.limit)).scalars().all()
-    return rows, total
+    paged = stmt.offset(page.offset).limit(page.limit)
+    return _records(session.execute(paged), stmt).all(), total
 
 
 def stream_rows(session: Session, stmt: Select[Any], page: Page, batch: int = 1000) -> Iterator[Any]:
@@ -55,4 +67,4 @@ def stream_rows(session: Session, stmt: Select[Any], page: Page, batch: int = 10
     if page.limit is not None:
         stmt = stmt.limit(page.limit)
     result = session.execute(stmt.execution_options(yield_per=batch))
-    yield from result.scalars()
+    yield from _records(result, stmt)

@@ -1,0 +1,1 @@
+"""Rating: markup resolution, per-charge prices and price summaries (billing-api.md §9)."""
