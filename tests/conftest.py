@@ -91,7 +91,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         env="test",
         database_url=database_url,
         storage={"attachments_dir": tmp_path / "files"},
-        worker={"enabled": False},  # tests drive background work deterministically with `drain`
+        # tests drive background work deterministically with `drain`, retrying failures at once
+        worker={"enabled": False, "retry_backoff_s": 0},
     )
 
 
@@ -119,7 +120,7 @@ def shared_app(database: Database, database_url: str, tmp_path_factory: pytest.T
         env="test",
         database_url=database_url,
         storage={"attachments_dir": tmp_path_factory.mktemp("files")},
-        worker={"enabled": False},
+        worker={"enabled": False, "retry_backoff_s": 0},
     )
     return create_app(base, database)
 

@@ -65,6 +65,7 @@ class WorkerSettings(BaseModel):
     lease_s: int = 300
     batch_size: int = 5000
     max_attempts: int = 3
+    retry_backoff_s: float = 5.0  # a failed attempt is retried after this, doubling per attempt
 
 
 class LogSettings(BaseModel):

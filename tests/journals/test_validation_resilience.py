@@ -589,3 +589,24 @@ class TestReupload:
         assert drain() == 0
         inputs = api.get(f"/journals/{journal_id}/attachments", headers=vendor).json()["data"]
         assert len(inputs) == 1  # the refused file was not kept
+
+
+class TestRetryBackoff:
+    def test_a_failed_attempt_waits_before_the_next(self, api, vendor, db, settings, drain, monkeypatch):
+        settings.worker.retry_backoff_s = 30
+        journal_id = uploaded(api, vendor, entries("e", 3))
+
+        def broken(cls, world, product_id):
+            raise RuntimeError("reference data unavailable")
+
+        monkeypatch.setattr(ReferenceIndex, "build", classmethod(broken))
+        assert drain() == 1  # one failed attempt, then the item is not due for 30 s
+        item = work_item(db, journal_id)
+        assert (item.state, item.attempts, item.lease_owner) == ("pending", 1, None)
+        assert item.lease_until is not None and "RuntimeError" in item.last_error
+        monkeypatch.undo()
+        assert drain() == 0
+        with db.session_scope() as session:
+            session.get(WorkItem, item.id).lease_until = None  # the back-off has passed
+        assert drain() == 1
+        assert journal(api, vendor, journal_id)["status"] == "Validated"

@@ -16,6 +16,7 @@ import structlog
 
 from billing.db.engine import Database
 from billing.jobs.repository import Claim, WorkRepository
+from billing.kit.timeutil import utcnow
 from billing.settings import Settings
 
 log = structlog.get_logger("billing.jobs")
@@ -37,8 +38,10 @@ def run_one(database: Database, settings: Settings, kind: str, handler: Handler,
         handler(database, settings, claim)
     except Exception as exc:  # the item stays pending; its attempts count up to the handler's limit
         log.exception("jobs.failed", kind=kind, object_id=claim.object_id, attempt=claim.attempts)
+        backoff = settings.worker.retry_backoff_s * 2 ** (claim.attempts - 1)
+        retry_at = utcnow() + timedelta(seconds=backoff) if backoff > 0 else None
         with database.session_scope() as session:
-            WorkRepository(session).release(claim, f"{type(exc).__name__}: {exc}")
+            WorkRepository(session).release(claim, f"{type(exc).__name__}: {exc}", retry_at=retry_at)
     return True
 
 
@@ -82,7 +85,8 @@ class Worker(threading.Thread):
         while not self._stopping.is_set():
             try:
                 run_pending(self.database, self.settings, self.handlers, owner)
-            except Exception:  # database unavailable, say: try again at the next poll
+            except BaseException:
+                # behind by a handler that died keeps its lease and is taken again once the lease expires
                 log.exception("jobs.poll_failed")
             self._wake.wait(self.settings.worker.poll_s)
             self._wake.clear()
