@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from billing.jobs.worker import Handler
 from billing.journals.jobs import validate_journal
-from billing.journals.service import VALIDATE_JOB
+from billing.journals.service import RATE_JOB, VALIDATE_JOB
+from billing.rating.jobs import rate_journal
 
-#: ``journal.rate`` items are queued by journal accept and consumed by rating (a later release).
-HANDLERS: dict[str, Handler] = {VALIDATE_JOB: validate_journal}
+HANDLERS: dict[str, Handler] = {VALIDATE_JOB: validate_journal, RATE_JOB: rate_journal}

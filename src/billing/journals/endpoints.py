@@ -31,6 +31,7 @@ from billing.journals.service import LABEL, JournalService
 from billing.kit.jsonout import JsonResponse
 from billing.kit.pagination import parse_page
 from billing.kit.select import Projection
+from billing.ledgers.repository import LedgerRepository
 from billing.reference.refs import RefResolver
 from billing.reference.repository import ReferenceRepository
 
@@ -154,7 +155,16 @@ def get_journal_charge(journalId: str, chargeId: str, ctx: CtxDep) -> Response:
 def _sellers(ctx: Ctx, journal: Journal) -> list[dict[str, Any]]:
     refs = RefResolver(ReferenceRepository(ctx.session))
     seller_ids = ChargeRepository(ctx.session).seller_ids_of_journal(journal.id) if journal.charges_visible else []
-    return [render_seller(seller_id, journal, refs, ledger=None) for seller_id in seller_ids]
+    ledgers = LedgerRepository(ctx.session).of_journal_by_seller(journal.id)
+    return [
+        render_seller(
+            seller_id,
+            journal,
+            refs,
+            ledger={"id": ledgers[seller_id].id, "status": ledgers[seller_id].status} if seller_id in ledgers else None,
+        )
+        for seller_id in seller_ids
+    ]
 
 
 def list_journal_sellers(journalId: str, ctx: CtxDep) -> Response:

@@ -5,6 +5,7 @@ from billing.db.models.base import Base
 from billing.db.models.charge import Charge
 from billing.db.models.journal import Journal
 from billing.db.models.journal_number import JournalNumber
+from billing.db.models.ledger import Ledger
 from billing.db.models.manual_override import ManualOverride
 from billing.db.models.reference import ReferenceLink, ReferenceObject
 from billing.db.models.work_item import WorkItem
@@ -15,6 +16,7 @@ __all__ = [
     "Charge",
     "Journal",
     "JournalNumber",
+    "Ledger",
     "ManualOverride",
     "ReferenceLink",
     "ReferenceObject",

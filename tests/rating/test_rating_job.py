@@ -1,0 +1,243 @@
+"""Rating through the API (billing-api.md §9.1–9.4, §13.2): journal accept → ledgers per seller, charges rated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from billing.db.models import Journal
+from billing.jobs.repository import WorkRepository
+from billing.rating.jobs import rate_journal
+from conftest import bearer
+
+OPS, VENDOR, CLIENT = "ACC-0000-0001", "ACC-3102-8586", "ACC-8119-0187"
+SELLER = "SEL-7032-1456"
+
+
+def world(*, subscription_markup="15", default_markup="12", policies=None) -> dict:
+    """The spec's minimal reference set (§11.2) with knobs for the markup sources."""
+    return {
+        "accounts": [
+            {"id": OPS, "type": "Operations", "name": "Operator"},
+            {"id": VENDOR, "type": "Vendor", "name": "Vendor Co"},
+            {"id": CLIENT, "type": "Client", "name": "Contoso"},
+        ],
+        "api-tokens": [
+            {"id": "TKN-0000-0001", "name": "ops", "account": OPS, "secret": "ops-secret"},
+            {"id": "TKN-0000-0002", "name": "vendor", "account": VENDOR, "secret": "vendor-secret"},
+        ],
+        "sellers": [
+            {
+                "id": SELLER,
+                "name": "Operator Inc.",
+                "externalId": "US",
+                "address": {"country": "US"},
+                "currencies": ["USD"],
+                "erpLink": {"id": "ERP-US", "name": "NAV US", "status": "Active"},
+                "erp": {"company": "CRONUS US", "countryCode": "US"},
+            }
+        ],
+        "buyers": [
+            {
+                "id": "BUY-3731-7971",
+                "name": "Contoso Ltd",
+                "client": CLIENT,
+                "erpCustomers": [{"seller": SELLER, "customerNo": "US-SCU-100064"}],
+            }
+        ],
+        "products": [{"id": "PRD-2426-7318", "name": "Cloud Suite", "vendor": VENDOR}],
+        "items": [
+            {
+                "id": "ITM-2426-7318-0001",
+                "name": "Seat",
+                "product": "PRD-2426-7318",
+                "externalIds": {"vendor": "SKU-STD-01", "operations": "CS01.00001.MP"},
+            }
+        ],
+        "authorizations": [
+            {
+                "id": "AUT-5305-9928",
+                "name": "Cloud Suite US",
+                "vendor": VENDOR,
+                "product": "PRD-2426-7318",
+                "owner": SELLER,
+                "currency": "USD",
+            }
+        ],
+        "agreements": [
+            {
+                "id": "AGR-3617-1129-0665",
+                "name": "Contoso Cloud Suite",
+                "client": CLIENT,
+                "buyer": "BUY-3731-7971",
+                "seller": SELLER,
+                "product": "PRD-2426-7318",
+                "vendor": VENDOR,
+                "defaultMarkup": default_markup,
+            }
+        ],
+        "subscriptions": [
+            {
+                "id": "SUB-0356-5642-8669",
+                "name": "Seats",
+                "agreement": "AGR-3617-1129-0665",
+                "items": ["ITM-2426-7318-0001"],
+                "price": {"markup": subscription_markup},
+            }
+        ],
+        "pricing-policies": policies or [],
+    }
+
+
+def charge_line(entry: str, quantity="10", unit_pp="10", ppx1="100") -> bytes:
+    return orjson.dumps(
+        {
+            "externalIds": {"vendor": entry},
+            "search": {
+                "source": {"type": "Subscription", "criteria": "id", "value": "SUB-0356-5642-8669"},
+                "item": {"criteria": "item.id", "value": "ITM-2426-7318-0001"},
+            },
+            "period": {"start": "2025-06-01", "end": "2025-06-30"},
+            "quantity": quantity,
+            "price": {"unitPP": unit_pp, "PPx1": ppx1},
+        }
+    )
+
+
+@pytest.fixture
+def rated(api, db, drain, ops):
+    """Import a world, upload lines, submit, accept, rate; returns (journal, ledger, charges) as Operations sees them."""
+
+    def run(reference: dict, *lines: bytes) -> tuple[dict, dict, list[dict]]:
+        admin = bearer("demo-operations-token")
+        assert api.post("/reference/import?mode=replace", headers=admin, json=reference).status_code == 200
+        ops_h, vendor_h = bearer("ops-secret"), bearer("vendor-secret")
+        journal = api.post(
+            "/journals", headers=vendor_h, json={"name": "June", "authorization": {"id": "AUT-5305-9928"}}
+        ).json()
+        content = b"\n".join(lines) + b"\n"
+        api.post(
+            f"/journals/{journal['id']}/upload",
+            headers=vendor_h,
+            files={"file": ("c.jsonl", content, "application/jsonl")},
+        )
+        drain()
+        assert api.post(f"/journals/{journal['id']}/submit", headers=vendor_h).status_code == 200
+        assert api.post(f"/journals/{journal['id']}/accept", headers=ops_h).json()["status"] == "Generating"
+        drain()
+        journal = api.get(f"/journals/{journal['id']}", headers=ops_h).json()
+        ledger_id = f"BLE-{journal['id'][4:]}-{SELLER[4:]}"
+        ledger = api.get(f"/ledgers/{ledger_id}", headers=ops_h).json()
+        charges = api.get(f"/ledgers/{ledger_id}/charges", headers=ops_h).json()["data"]
+        return journal, ledger, charges
+
+    return run
+
+
+class TestRating:
+    def test_the_spec_example_markup_from_the_subscription(self, rated):
+        journal, ledger, charges = rated(world(), charge_line("e-1"))
+        assert journal["status"] == "Generated" and "generated" in journal["audit"]
+        assert journal["processing"] == {"total": 1, "ready": 1, "split": 0, "skipped": 0, "error": 0}
+        assert journal["price"] == {
+            "currency": "USD",
+            "totalPP": 100,
+            "totalSP": 115,
+            "markup": 15,
+            "margin": 13.043478,
+        }
+        assert ledger["status"] == "Review" and ledger["name"] == "June / Operator Inc."
+        assert ledger["price"] == {"currency": "USD", "totalPP": 100, "totalSP": 115, "markup": 15, "margin": 13.043478}
+        assert {"created", "rating", "review"} <= set(ledger["audit"])
+        [charge] = charges
+        assert charge["price"] == {
+            "currency": {"purchase": "USD", "sale": "USD", "rate": 1},
+            "unitPP": 10,
+            "PPx1": 100,
+            "unitSP": 11.5,
+            "SPx1": 115,
+            "markup": 15,
+            "margin": 13.043478,
+        }
+        assert charge["processing"] == {"status": "Ready", "errors": []}
+        assert charge["ledger"] == {"id": ledger["id"], "name": ledger["name"]}
+
+    @pytest.mark.parametrize(
+        ("knobs", "unit_sp", "markup"),
+        [
+            ({"subscription_markup": None}, 11.2, 12),  # agreement default
+            (
+                {
+                    "subscription_markup": None,
+                    "default_markup": None,
+                    "policies": [
+                        {"id": "PRP-0001-0001", "name": "p", "client": CLIENT, "products": [], "markup": "10"}
+                    ],
+                },
+                11,
+                10,
+            ),
+            (
+                {
+                    "subscription_markup": None,
+                    "default_markup": None,
+                    "policies": [
+                        {"id": "PRP-0001-0001", "name": "p", "client": CLIENT, "products": [], "margin": "20"}
+                    ],
+                },
+                12.5,
+                25,
+            ),
+            ({"subscription_markup": None, "default_markup": None}, 10, 0),  # nothing: markup 0
+            ({"subscription_markup": "0"}, 10, 0),  # a zero subscription markup still wins
+        ],
+    )
+    def test_markup_sources(self, rated, knobs, unit_sp, markup):
+        _, _, [charge] = rated(world(**knobs), charge_line("e-1"))
+        assert (charge["price"]["unitSP"], charge["price"]["markup"]) == (unit_sp, markup)
+
+    def test_negative_charges_and_six_place_rounding(self, rated):
+        _, ledger, charges = rated(
+            world(subscription_markup="10"),
+            charge_line("e-1", quantity="-2", unit_pp="10", ppx1="-20"),
+            charge_line("e-2", quantity="3", unit_pp="0.333333", ppx1="0.999999"),
+        )
+        credit, small = charges
+        assert (credit["price"]["unitSP"], credit["price"]["SPx1"], credit["price"]["margin"]) == (11, -22, 9.090909)
+        assert (small["price"]["unitSP"], small["price"]["SPx1"]) == (
+            0.366666,
+            1.099999,
+        )  # SPx1 from the unrounded unitSP
+        assert ledger["price"]["totalSP"] == -20.900001
+
+    def test_an_active_override_skips_the_charge_in_rating(self, rated, api):
+        admin = bearer("demo-operations-token")
+        api.post("/manual-overrides", headers=admin, json={"client": {"id": "ACC-8119-0187"}, "vendor": {"id": VENDOR}})
+        journal, ledger, [charge] = rated(world(), charge_line("e-1"))
+        assert charge["billingType"] == "Manual" and charge["processing"]["status"] == "Skipped"
+        assert charge["price"]["unitSP"] is None and charge["price"]["SPx1"] is None
+        assert ledger["processing"]["skipped"] == 1 and ledger["price"]["totalSP"] is None
+        assert journal["price"]["totalPP"] == 100
+
+    def test_rating_again_is_idempotent(self, rated, api, db, settings):
+        journal, ledger, charges = rated(world(), charge_line("e-1"), charge_line("e-2"))
+        with db.session_scope() as session:  # a second run of the same job (a crashed worker's retry, say)
+            session.get(Journal, journal["id"]).status = "Generating"
+            item = WorkRepository(session).enqueue("journal.rate", journal["id"])
+            item_id = item.id
+        with db.session_scope() as session:
+            [claim] = WorkRepository(session).claim("journal.rate", "t", timedelta(seconds=60))
+        assert claim.id == item_id
+        rate_journal(db, settings, claim)
+        ops_h = bearer("ops-secret")
+        assert api.get("/ledgers", headers=ops_h).json()["$meta"]["pagination"]["total"] == 1
+        again = api.get(f"/ledgers/{ledger['id']}/charges", headers=ops_h).json()["data"]
+        assert [c["price"] for c in again] == [c["price"] for c in charges]
+        assert api.get(f"/journals/{journal['id']}", headers=ops_h).json()["status"] == "Generated"
+
+    def test_sellers_show_their_ledger_to_operations(self, rated, api):
+        journal, ledger, _ = rated(world(), charge_line("e-1"))
+        sellers = api.get(f"/journals/{journal['id']}/sellers", headers=bearer("ops-secret")).json()["data"]
+        assert sellers[0]["ledger"] == {"id": ledger["id"], "status": "Review"}
