@@ -23,10 +23,13 @@ def world(*, subscription_markup="15", default_markup="12", policies=None) -> di
             {"id": OPS, "type": "Operations", "name": "Operator"},
             {"id": VENDOR, "type": "Vendor", "name": "Vendor Co"},
             {"id": CLIENT, "type": "Client", "name": "Contoso"},
+            {"id": "ACC-8119-0999", "type": "Client", "name": "Fabrikam"},
         ],
         "api-tokens": [
             {"id": "TKN-0000-0001", "name": "ops", "account": OPS, "secret": "ops-secret"},
             {"id": "TKN-0000-0002", "name": "vendor", "account": VENDOR, "secret": "vendor-secret"},
+            {"id": "TKN-0000-0003", "name": "client", "account": CLIENT, "secret": "client-secret"},
+            {"id": "TKN-0000-0004", "name": "other client", "account": "ACC-8119-0999", "secret": "other-secret"},
         ],
         "sellers": [
             {
@@ -241,3 +244,93 @@ class TestRating:
         journal, ledger, _ = rated(world(), charge_line("e-1"))
         sellers = api.get(f"/journals/{journal['id']}/sellers", headers=bearer("ops-secret")).json()["data"]
         assert sellers[0]["ledger"] == {"id": ledger["id"], "status": "Review"}
+
+
+class TestStatements:
+    def accept(self, api, drain, ledger_id):
+        ops_h = bearer("ops-secret")
+        accepted = api.post(f"/ledgers/{ledger_id}/accept", headers=ops_h)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == "Generating"
+        drain()
+        return api.get(f"/ledgers/{ledger_id}", headers=ops_h).json()
+
+    def test_ledger_accept_generates_one_debit_statement_per_agreement(self, rated, api, drain, db):
+        journal, ledger, _ = rated(
+            world(), charge_line("e-1"), charge_line("e-2", quantity="-1", unit_pp="10", ppx1="-10")
+        )
+        ledger = self.accept(api, drain, ledger["id"])
+        assert ledger["status"] == "Generated" and "generated" in ledger["audit"]
+        ops_h = bearer("ops-secret")
+        statement_id = f"SOM-{journal['id'][4:]}-3617-1129-0665"
+        statement = api.get(f"/statements/{statement_id}", headers=ops_h).json()
+        assert (statement["type"], statement["billingType"], statement["status"]) == ("Debit", "Automated", "Generated")
+        assert statement["price"]["totalPP"] == 90 and statement["price"]["totalSP"] == 103.5
+        assert statement["name"] == "Contoso Cloud Suite / June"
+        assert statement["agreement"]["id"] == "AGR-3617-1129-0665" and statement["client"]["id"] == CLIENT
+        assert api.get(f"/journals/{journal['id']}", headers=ops_h).json()["status"] == "Accepted"
+        charges = api.get(f"/statements/{statement_id}/charges", headers=ops_h).json()["data"]
+        assert [c["statement"] for c in charges] == [{"id": statement_id, "type": "Debit"}] * 2
+        assert all(c["statementType"] == "Debit" for c in charges)
+
+    def test_a_negative_total_makes_a_credit_statement(self, rated, api, drain):
+        _journal, ledger, _ = rated(world(), charge_line("e-1", quantity="-2", unit_pp="10", ppx1="-20"))
+        self.accept(api, drain, ledger["id"])
+        statement = api.get("/statements", headers=bearer("ops-secret")).json()["data"][0]
+        assert (statement["type"], statement["price"]["totalSP"]) == ("Credit", -23)
+
+    def test_clients_see_their_statements_with_sale_prices_only(self, rated, api, drain):
+        _journal, ledger, _ = rated(world(), charge_line("e-1"))
+        self.accept(api, drain, ledger["id"])
+        mine = api.get("/statements", headers=bearer("client-secret")).json()
+        assert mine["$meta"]["pagination"]["total"] == 1
+        statement = mine["data"][0]
+        assert statement["price"] == {
+            "currency": {"sale": "USD", "rate": 1},
+            "totalSP": 115,
+            "totalST": None,
+            "totalGT": None,
+        }
+        assert "journal" not in statement and "ledger" not in statement and "notes" not in statement
+        [charge] = api.get(f"/statements/{statement['id']}/charges", headers=bearer("client-secret")).json()["data"]
+        assert charge["price"] == {"currency": {"sale": "USD", "rate": 1}, "unitSP": 11.5, "SPx1": 115}
+        assert "upload" not in charge and "processing" not in charge and "erpData" not in charge
+        other = bearer("other-secret")
+        assert api.get("/statements", headers=other).json()["$meta"]["pagination"]["total"] == 0
+        assert api.get(f"/statements/{statement['id']}", headers=other).status_code == 404
+        assert api.get(f"/statements/{statement['id']}/charges", headers=other).status_code == 404
+        assert api.get("/statements", headers=bearer("vendor-secret")).status_code == 403
+
+    def test_queue_moves_statements_to_queued_with_their_outbox_rows(self, rated, api, drain, db):
+        _journal, ledger, _ = rated(world(), charge_line("e-1"))
+        self.accept(api, drain, ledger["id"])
+        ops_h = bearer("ops-secret")
+        queued = api.post(f"/ledgers/{ledger['id']}/queue", headers=ops_h).json()
+        assert queued["status"] == "Queued"
+        statement = api.get("/statements", headers=ops_h).json()["data"][0]
+        assert statement["status"] == "Queued"
+        from billing.db.models import ErpOutbox
+
+        with db.read_scope() as session:
+            rows = session.query(ErpOutbox).all()
+        assert [(r.statement_id, r.state, r.op, r.doc_type, r.claims) for r in rows] == [
+            (statement["id"], "pending", "push", "invoice", 0)
+        ]
+        again = api.post(f"/ledgers/{ledger['id']}/queue", headers=ops_h)
+        assert again.status_code == 409
+
+    def test_a_ledger_with_only_manual_charges_completes_and_so_does_the_journal(self, rated, api, drain):
+        admin = bearer("demo-operations-token")
+        api.post("/manual-overrides", headers=admin, json={"client": {"id": CLIENT}, "vendor": {"id": VENDOR}})
+        journal, ledger, _ = rated(world(), charge_line("e-1"))
+        ledger = self.accept(api, drain, ledger["id"])
+        assert ledger["status"] == "Completed"
+        assert api.get("/statements", headers=bearer("ops-secret")).json()["data"] == []
+        journal = api.get(f"/journals/{journal['id']}", headers=bearer("ops-secret")).json()
+        assert journal["status"] == "Completed" and {"accepted", "completed"} <= set(journal["audit"])
+
+    def test_accept_needs_review(self, rated, api, drain):
+        _, ledger, _ = rated(world(), charge_line("e-1"))
+        self.accept(api, drain, ledger["id"])
+        response = api.post(f"/ledgers/{ledger['id']}/accept", headers=bearer("ops-secret"))
+        assert response.status_code == 409 and "'accept' requires Review" in response.json()["detail"]

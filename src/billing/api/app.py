@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from billing.ledgers import endpoints as ledgers
     from billing.overrides import endpoints as overrides
     from billing.reference import endpoints as reference
+    from billing.statements import endpoints as statements
 
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     problems.install(app)
 
-    for domain in (overrides, reference, journals, ledgers, attachments):
+    for domain in (overrides, reference, journals, ledgers, statements, attachments):
         domain.register(app.router)
     add_pending(app.router, [getattr(route, "name", "") for route in app.router.routes], PENDING_ISSUES)
     app.add_api_route(f"{BASE_PATH}/health", _health, methods=["GET"], summary="Liveness (no authentication)")

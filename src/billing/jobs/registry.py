@@ -5,6 +5,12 @@ from __future__ import annotations
 from billing.jobs.worker import Handler
 from billing.journals.jobs import validate_journal
 from billing.journals.service import RATE_JOB, VALIDATE_JOB
+from billing.ledgers.service import GENERATE_JOB
 from billing.rating.jobs import rate_journal
+from billing.statements.generation import generate_statements
 
-HANDLERS: dict[str, Handler] = {VALIDATE_JOB: validate_journal, RATE_JOB: rate_journal}
+HANDLERS: dict[str, Handler] = {
+    VALIDATE_JOB: validate_journal,
+    RATE_JOB: rate_journal,
+    GENERATE_JOB: generate_statements,
+}

@@ -18,6 +18,7 @@ from billing.db.models import Journal, Ledger
 from billing.errors import NotFound
 from billing.journals.render import journal_ref
 from billing.ledgers.repository import LIST_SPEC, LedgerRepository
+from billing.ledgers.service import LedgerService
 from billing.reference.refs import RefResolver
 from billing.reference.repository import ReferenceRepository
 
@@ -124,7 +125,26 @@ def get_ledger_charge(ledgerId: str, chargeId: str, ctx: CtxDep) -> Response:
     return charges.get_charge(ctx, LedgerRepository(ctx.session).charges(ledger.id), chargeId, _parents(ctx, ledger))
 
 
+def accept_ledger(ledgerId: str, ctx: CtxDep) -> Response:
+    ledger = LedgerService(ctx.session, ctx.principal).accept(_get(ctx, ledgerId).id)
+    _wake_worker_after_commit(ctx)
+    return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
+
+
+def queue_ledger(ledgerId: str, ctx: CtxDep) -> Response:
+    ledger = LedgerService(ctx.session, ctx.principal).queue(_get(ctx, ledgerId).id)
+    return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
+
+
+def _wake_worker_after_commit(ctx: Ctx) -> None:
+    worker = getattr(ctx.request.app.state, "worker", None)
+    if worker is not None:
+        ctx.session.info["after_commit"] = worker.wake
+
+
 def register(router: APIRouter) -> None:
+    add(router, "ledger.accept", accept_ledger)
+    add(router, "ledger.queue", queue_ledger)
     add(router, "ledger.list", list_ledgers)
     add(router, "ledger.get", get_ledger)
     add(router, "ledger.charges.list", list_ledger_charges)

@@ -42,8 +42,11 @@ class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, ledger_id: str) -> Ledger | None:
-        return self.session.get(Ledger, ledger_id)
+    def get(self, ledger_id: str, *, for_update: bool = False) -> Ledger | None:
+        return self.session.get(Ledger, ledger_id, with_for_update=for_update)
+
+    def of_journal(self, journal_id: str) -> list[Ledger]:
+        return list(self.session.execute(select(Ledger).where(Ledger.journal_id == journal_id)).scalars())
 
     def list_statement(self) -> Select[Any]:
         return select(Ledger)

@@ -3,22 +3,26 @@
 from billing.db.models.attachment import Attachment
 from billing.db.models.base import Base
 from billing.db.models.charge import Charge
+from billing.db.models.erp_outbox import ErpOutbox
 from billing.db.models.journal import Journal
 from billing.db.models.journal_number import JournalNumber
 from billing.db.models.ledger import Ledger
 from billing.db.models.manual_override import ManualOverride
 from billing.db.models.reference import ReferenceLink, ReferenceObject
+from billing.db.models.statement import Statement
 from billing.db.models.work_item import WorkItem
 
 __all__ = [
     "Attachment",
     "Base",
     "Charge",
+    "ErpOutbox",
     "Journal",
     "JournalNumber",
     "Ledger",
     "ManualOverride",
     "ReferenceLink",
     "ReferenceObject",
+    "Statement",
     "WorkItem",
 ]

@@ -1,0 +1,86 @@
+"""Ledger rules (billing-api.md §5.2, §7.2) and the completion cascade to the journal (§7.1)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from billing.auth.principal import SYSTEM_ACTOR, Principal
+from billing.db.models import Journal, Ledger
+from billing.errors import Conflict, NotFound
+from billing.jobs.repository import WorkRepository
+from billing.kit.audit import with_events
+from billing.kit.lifecycle import Transition, TransitionTable
+from billing.kit.timeutil import utcnow
+from billing.ledgers.repository import LedgerRepository
+from billing.statements.repository import StatementRepository
+
+LABEL = "Ledger"
+GENERATE_JOB = "ledger.generate"
+TRANSITIONS = TransitionTable(
+    LABEL,
+    [
+        Transition("accept", ("Review",), "Generating"),
+        Transition("generated", ("Generating",), "Generated"),
+        Transition("queue", ("Generated",), "Queued"),
+        Transition("complete", ("Generated", "Queued"), "Completed"),
+    ],
+)
+#: A journal is Accepted once each of its ledgers is in one of these (§7.1).
+ACCEPTED_LEDGER_STATUSES = ("Generating", "Generated", "Queued", "Completed")
+
+
+class LedgerService:
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.ledgers = LedgerRepository(session)
+
+    def get(self, ledger_id: str, *, for_update: bool = False) -> Ledger:
+        ledger = self.ledgers.get(ledger_id, for_update=for_update)
+        if ledger is None:
+            raise NotFound.object(LABEL, ledger_id)
+        return ledger
+
+    def accept(self, ledger_id: str) -> Ledger:
+        """Review → Generating; statements are generated in the background (``ledger.generate``)."""
+        ledger = self.get(ledger_id, for_update=True)
+        TRANSITIONS.check(ledger, "accept")
+        if (ledger.processing or {}).get("error"):
+            raise Conflict(f"Ledger {ledger.id} has charges that failed rating; recalculate it before accepting.")
+        TRANSITIONS.apply(ledger, "accept", self.principal.actor, utcnow())
+        WorkRepository(self.session).enqueue(GENERATE_JOB, ledger.id)
+        follow_ledgers(self.session, ledger.journal_id)
+        return ledger
+
+    def queue(self, ledger_id: str) -> Ledger:
+        """Generated → Queued; its Automated statements in Generated → Queued, each with its outbox row."""
+        ledger = self.get(ledger_id, for_update=True)
+        now = utcnow()
+        TRANSITIONS.apply(ledger, "queue", self.principal.actor, now)
+        statements = StatementRepository(self.session)
+        for statement in statements.of_ledger(ledger.id):
+            if statement.status == "Generated" and statement.billing_type == "Automated":
+                statement.status = "Queued"
+                statement.queued_at = now
+                statement.audit = with_events(statement.audit, ["queued"], self.principal.actor, now)
+                statement.updated_at = now
+                statements.arm_outbox(statement, now)
+        return ledger
+
+
+def follow_ledgers(session: Session, journal_id: str) -> None:
+    """Parents follow children (§7.1): Generated → Accepted when every ledger is accepted; Accepted →
+    Completed when every ledger is Completed. Runs in the transaction of the change that caused it."""
+    journal = session.get(Journal, journal_id, with_for_update=True)
+    if journal is None:
+        return
+    statuses = [ledger.status for ledger in LedgerRepository(session).of_journal(journal_id)]
+    now = utcnow()
+    if journal.status == "Generated" and statuses and all(s in ACCEPTED_LEDGER_STATUSES for s in statuses):
+        journal.status = "Accepted"
+        journal.audit = with_events(journal.audit, ["accepted"], SYSTEM_ACTOR, now)
+        journal.updated_at = now
+    if journal.status == "Accepted" and statuses and all(s == "Completed" for s in statuses):
+        journal.status = "Completed"
+        journal.audit = with_events(journal.audit, ["completed"], SYSTEM_ACTOR, now)
+        journal.updated_at = now

@@ -1,0 +1,133 @@
+"""All SQL for statements and their ERP outbox rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from billing.auth.capabilities import Scope
+from billing.auth.principal import Principal
+from billing.db.models import Charge, ErpOutbox, Statement
+from billing.db.query import ListSpec
+from billing.db.types import Money
+from billing.kit.rql import Field, FieldType
+
+STATUSES = ("Generating", "Generated", "Queued", "Pending", "Issued", "Error", "Cancelled")
+
+LIST_SPEC = ListSpec(
+    registry={
+        "id": Field(Statement.id, FieldType.ID),
+        "name": Field(Statement.name, FieldType.STRING),
+        "notes": Field(Statement.notes, FieldType.STRING),
+        "externalids.erpid": Field(Statement.external_erp_id, FieldType.STRING),
+        "externalids.operations": Field(Statement.external_operations, FieldType.STRING),
+        "type": Field(Statement.type, FieldType.ENUM, ("Debit", "Credit")),
+        "billingtype": Field(Statement.billing_type, FieldType.ENUM, ("Automated", "Manual")),
+        "status": Field(Statement.status, FieldType.ENUM, STATUSES),
+        "journal.id": Field(Statement.journal_id, FieldType.ID),
+        "ledger.id": Field(Statement.ledger_id, FieldType.ID),
+        "customledger.id": Field(Statement.custom_ledger_id, FieldType.ID),
+        "client.id": Field(Statement.client_id, FieldType.ID),
+        "vendor.id": Field(Statement.vendor_id, FieldType.ID),
+        "buyer.id": Field(Statement.buyer_id, FieldType.ID),
+        "seller.id": Field(Statement.seller_id, FieldType.ID),
+        "licensee.id": Field(Statement.licensee_id, FieldType.ID),
+        "product.id": Field(Statement.product_id, FieldType.ID),
+        "agreement.id": Field(Statement.agreement_id, FieldType.ID),
+        "price.currency.purchase": Field(Statement.currency_purchase, FieldType.STRING),
+        "price.currency.sale": Field(Statement.currency_sale, FieldType.STRING),
+        "price.totalpp": Field(Statement.total_pp, FieldType.NUMBER),
+        "price.totalsp": Field(Statement.total_sp, FieldType.NUMBER),
+        "price.markup": Field(Statement.markup, FieldType.NUMBER),
+        "price.margin": Field(Statement.margin, FieldType.NUMBER),
+        "invoice.id": Field(Statement.invoice_id, FieldType.ID),
+        "creditmemo.id": Field(Statement.credit_memo_id, FieldType.ID),
+        "audit.created.at": Field(Statement.created_at, FieldType.DATETIME),
+        "audit.updated.at": Field(Statement.updated_at, FieldType.DATETIME),
+    },
+    default_order="-audit.created.at",
+    tiebreak=Statement.id,
+)
+
+
+class StatementRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def scoped(self, principal: Principal, scope: Scope) -> Select[Any]:
+        stmt = select(Statement)
+        if scope is Scope.OWN_CLIENT:
+            stmt = stmt.where(Statement.client_id == principal.account_id)
+        return stmt
+
+    def get(self, statement_id: str, principal: Principal, scope: Scope) -> Statement | None:
+        return self.session.execute(
+            self.scoped(principal, scope).where(Statement.id == statement_id)
+        ).scalar_one_or_none()
+
+    def of_ledger(self, ledger_id: str) -> list[Statement]:
+        return list(
+            self.session.execute(
+                select(Statement).where(Statement.ledger_id == ledger_id).order_by(Statement.id)
+            ).scalars()
+        )
+
+    def charges(self, statement_id: str) -> Select[Any]:
+        return select(*Charge.__table__.columns).where(Charge.statement_id == statement_id)
+
+    def ready_groups(self, ledger_id: str) -> list[Any]:
+        """Per agreement: references, currencies, counts and sums of the ledger's Ready, Automated charges."""
+        return list(
+            self.session.execute(
+                select(
+                    Charge.agreement_id,
+                    func.min(Charge.client_id).label("client_id"),
+                    func.min(Charge.buyer_id).label("buyer_id"),
+                    func.min(Charge.seller_id).label("seller_id"),
+                    func.min(Charge.licensee_id).label("licensee_id"),
+                    func.min(Charge.product_id).label("product_id"),
+                    func.min(Charge.vendor_id).label("vendor_id"),
+                    func.min(Charge.currency_purchase).label("currency_purchase"),
+                    func.min(Charge.currency_sale).label("currency_sale"),
+                    func.count().label("count"),
+                    func.sum(Charge.ppx1, type_=Money).label("total_pp"),
+                    func.sum(Charge.spx1, type_=Money).label("total_sp"),
+                )
+                .where(
+                    Charge.ledger_id == ledger_id,
+                    Charge.processing_status == "Ready",
+                    Charge.billing_type == "Automated",
+                )
+                .group_by(Charge.agreement_id)
+                .order_by(Charge.agreement_id)
+            )
+        )
+
+    def assign(self, ledger_id: str, agreement_id: str, statement_id: str, statement_type: str) -> None:
+        self.session.execute(
+            update(Charge)
+            .where(
+                Charge.ledger_id == ledger_id,
+                Charge.agreement_id == agreement_id,
+                Charge.processing_status == "Ready",
+                Charge.billing_type == "Automated",
+            )
+            .values(statement_id=statement_id, statement_type=statement_type)
+        )
+
+    def arm_outbox(self, statement: Statement, now: datetime) -> None:
+        """Insert or re-arm the statement's outbox row, due now (erp-integration.md §3.2 "Enqueue")."""
+        row = self.session.execute(select(ErpOutbox).where(ErpOutbox.statement_id == statement.id)).scalar_one_or_none()
+        doc_type = "invoice" if statement.type == "Debit" else "credit_memo"
+        if row is None:
+            self.session.add(
+                ErpOutbox(
+                    statement_id=statement.id, doc_type=doc_type, next_attempt_at=now, queued_at=now, updated_at=now
+                )
+            )
+            return
+        row.state, row.op, row.doc_type, row.failures = "pending", "push", doc_type, 0
+        row.next_attempt_at = row.queued_at = row.updated_at = now
