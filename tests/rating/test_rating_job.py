@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
 
-from billing.db.models import Journal
+from billing.db.models import ErpOutbox, Journal
 from billing.jobs.repository import WorkRepository
 from billing.rating.jobs import rate_journal
 from conftest import bearer
@@ -309,8 +309,6 @@ class TestStatements:
         assert queued["status"] == "Queued"
         statement = api.get("/statements", headers=ops_h).json()["data"][0]
         assert statement["status"] == "Queued"
-        from billing.db.models import ErpOutbox
-
         with db.read_scope() as session:
             rows = session.query(ErpOutbox).all()
         assert [(r.statement_id, r.state, r.op, r.doc_type, r.claims) for r in rows] == [
@@ -334,3 +332,70 @@ class TestStatements:
         self.accept(api, drain, ledger["id"])
         response = api.post(f"/ledgers/{ledger['id']}/accept", headers=bearer("ops-secret"))
         assert response.status_code == 409 and "'accept' requires Review" in response.json()["detail"]
+
+
+class TestStatementActions:
+    @pytest.fixture
+    def generated(self, rated, api, drain):
+        """A Generated statement (its ledger accepted, not queued)."""
+        _, ledger, _ = rated(world(), charge_line("e-1"))
+        TestStatements().accept(api, drain, ledger["id"])
+        return api.get("/statements", headers=bearer("ops-secret")).json()["data"][0]
+
+    def post(self, api, statement, action, body=None):
+        return api.post(f"/statements/{statement['id']}/{action}", headers=bearer("ops-secret"), json=body)
+
+    def test_queue_pending_error_retry(self, api, db, generated):
+        queued = self.post(api, generated, "queue").json()
+        assert queued["status"] == "Queued" and "queued" in queued["audit"]
+        assert self.post(api, generated, "pending").json()["status"] == "Pending"
+        failed = self.post(api, generated, "error", {"error": {"message": "Customer blocked"}}).json()
+        assert (failed["status"], failed["error"]) == ("Error", {"id": "SOM:0001", "message": "Customer blocked"})
+        with db.read_scope() as session:
+            assert session.query(ErpOutbox).one().state == "dead"
+        retried = self.post(api, generated, "retry").json()
+        assert (retried["status"], retried["error"]) == ("Queued", None)
+        with db.read_scope() as session:
+            row = session.query(ErpOutbox).one()
+            assert (row.state, row.failures) == ("pending", 0)
+
+    def test_error_without_a_body_uses_the_default(self, api, generated):
+        self.post(api, generated, "queue")
+        failed = self.post(api, generated, "error").json()
+        assert failed["error"] == {"id": "SOM:0001", "message": "Marked as failed by operations."}
+
+    def test_retry_of_a_queued_statement_rearms_it_without_a_transition(self, api, db, generated):
+        self.post(api, generated, "queue")
+        with db.session_scope() as session:
+            session.query(ErpOutbox).one().next_attempt_at = datetime(2100, 1, 1)
+        again = self.post(api, generated, "retry")
+        assert again.status_code == 200 and again.json()["status"] == "Queued"
+        with db.read_scope() as session:
+            assert session.query(ErpOutbox).one().next_attempt_at < datetime(2100, 1, 1)
+
+    def test_retry_while_a_worker_sends_it_is_409(self, api, db, generated):
+        self.post(api, generated, "queue")
+        with db.session_scope() as session:
+            session.query(ErpOutbox).one().lease_until = datetime(2100, 1, 1)
+        assert self.post(api, generated, "retry").status_code == 409
+
+    def test_wrong_statuses_are_409(self, api, generated):
+        for action in ("pending", "error", "retry"):
+            response = self.post(api, generated, action)
+            assert response.status_code == 409, action
+        assert "'pending' requires Queued" in self.post(api, generated, "pending").json()["detail"]
+
+    def test_update_and_client_visibility_of_notes(self, api, generated):
+        updated = api.put(
+            f"/statements/{generated['id']}",
+            headers=bearer("ops-secret"),
+            json={"notes": "internal", "externalIds": {"operations": "OPS-1"}, "status": "Issued"},
+        ).json()
+        assert (updated["notes"], updated["externalIds"]["operations"], updated["status"]) == (
+            "internal",
+            "OPS-1",
+            "Generated",
+        )
+        seen = api.get(f"/statements/{generated['id']}", headers=bearer("client-secret")).json()
+        assert "notes" not in seen and seen["externalIds"]["operations"] == "OPS-1"
+        assert api.put(f"/statements/{generated['id']}", headers=bearer("client-secret"), json={}).status_code == 403

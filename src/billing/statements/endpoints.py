@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from billing.api.body import JsonBodyDep
 from billing.api.deps import Ctx, CtxDep, path_id
 from billing.api.routing import add
 from billing.api.views import ResourceView, collection_response, item_response
@@ -20,6 +21,8 @@ from billing.journals.render import journal_ref
 from billing.reference.refs import RefResolver
 from billing.reference.repository import ReferenceRepository
 from billing.statements.repository import LIST_SPEC, StatementRepository
+from billing.statements.schemas import StatementUpdate
+from billing.statements.service import StatementService
 
 LABEL = "Statement"
 STATEMENT_VIEW = ResourceView(
@@ -147,7 +150,31 @@ def get_statement_charge(statementId: str, chargeId: str, ctx: CtxDep) -> Respon
     return charges.get_charge(ctx, stmt, chargeId, _parents(statement, ctx))
 
 
+def _service(ctx: Ctx) -> StatementService:
+    return StatementService(ctx.session, ctx.principal, ctx.scope)
+
+
+def update_statement(statementId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
+    service = _service(ctx)
+    statement = service.get(_get(ctx, statementId).id, for_update=True)
+    updated = service.update(statement, body.bind(StatementUpdate))
+    return item_response(ctx, STATEMENT_VIEW, _renderer(ctx.session)(updated))
+
+
+def _action(action: str) -> Callable[..., Response]:
+    def act(statementId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
+        statement_id = _get(ctx, statementId).id  # 404 before body checks (§2.5)
+        statement = _service(ctx).act(statement_id, action, body.bind_optional(StatementUpdate))
+        return item_response(ctx, STATEMENT_VIEW, _renderer(ctx.session)(statement))
+
+    act.__name__ = f"{action}_statement"
+    return act
+
+
 def register(router: APIRouter) -> None:
+    add(router, "statement.update", update_statement, request_model=StatementUpdate)
+    for action in ("queue", "pending", "error", "retry"):
+        add(router, f"statement.{action}", _action(action), request_model=StatementUpdate)
     add(router, "statement.list", list_statements)
     add(router, "statement.get", get_statement)
     add(router, "statement.charges.list", list_statement_charges)

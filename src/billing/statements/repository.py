@@ -63,10 +63,13 @@ class StatementRepository:
             stmt = stmt.where(Statement.client_id == principal.account_id)
         return stmt
 
-    def get(self, statement_id: str, principal: Principal, scope: Scope) -> Statement | None:
-        return self.session.execute(
-            self.scoped(principal, scope).where(Statement.id == statement_id)
-        ).scalar_one_or_none()
+    def get(
+        self, statement_id: str, principal: Principal, scope: Scope, *, for_update: bool = False
+    ) -> Statement | None:
+        stmt = self.scoped(principal, scope).where(Statement.id == statement_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.execute(stmt).scalar_one_or_none()
 
     def of_ledger(self, ledger_id: str) -> list[Statement]:
         return list(

@@ -1,0 +1,114 @@
+"""Statement rules (billing-api.md §5.4, §7.4) for the transitions that need no ERP call.
+
+``issue`` (mark as sent, with its ERP lookup) and ``cancel``/``recalculate`` arrive with the ERP gateway
+(erp-integration.md §3.9); their routes answer 501 until then.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.auth.capabilities import Scope
+from billing.auth.principal import Principal
+from billing.db.models import ErpOutbox, Statement
+from billing.errors import InvalidStatus, NotFound
+from billing.kit.audit import with_events
+from billing.kit.lifecycle import Transition, TransitionTable
+from billing.kit.timeutil import utcnow
+from billing.statements.repository import StatementRepository
+from billing.statements.schemas import StatementUpdate
+
+LABEL = "Statement"
+DEFAULT_ERROR = {"id": "SOM:0001", "message": "Marked as failed by operations."}
+TRANSITIONS = TransitionTable(
+    LABEL,
+    [
+        Transition("queue", ("Generated",), "Queued"),
+        Transition("pending", ("Queued",), "Pending"),
+        Transition("error", ("Queued", "Pending"), "Error"),
+        Transition("retry", ("Error",), "Queued"),
+    ],
+)
+
+
+class StatementService:
+    def __init__(self, session: Session, principal: Principal, scope: Scope) -> None:
+        self.session = session
+        self.principal = principal
+        self.statements = StatementRepository(session)
+        self.scope = scope
+
+    def get(self, statement_id: str, *, for_update: bool = False) -> Statement:
+        statement = self.statements.get(statement_id, self.principal, self.scope, for_update=for_update)
+        if statement is None:
+            raise NotFound.object(LABEL, statement_id)
+        return statement
+
+    def update(self, statement: Statement, data: StatementUpdate) -> Statement:
+        """Editable by Operations in every status (§6.7)."""
+        changed = False
+        for name in data.model_fields_set & {"name", "notes"}:
+            setattr(statement, name, getattr(data, name))
+            changed = True
+        if "external_ids" in data.model_fields_set and data.external_ids is not None:
+            external = data.external_ids
+            if "erp_id" in external.model_fields_set:
+                statement.external_erp_id = external.erp_id
+                changed = True
+            if "operations" in external.model_fields_set:
+                statement.external_operations = external.operations
+                changed = True
+        if changed:
+            now = utcnow()
+            statement.audit = with_events(statement.audit, [], self.principal.actor, now)
+            statement.updated_at = now
+        return statement
+
+    def act(self, statement_id: str, action: str, data: StatementUpdate | None) -> Statement:
+        statement = self.get(statement_id, for_update=True)
+        now = utcnow()
+        if action == "retry" and statement.status in ("Queued", "Pending"):
+            return self._rearm(statement, data)
+        TRANSITIONS.check(statement, action)
+        if data is not None:
+            self.update(statement, data)
+        TRANSITIONS.apply(statement, action, self.principal.actor, now)
+        if action == "error":
+            given = data.error if data is not None and data.error is not None else None
+            statement.error = (
+                {"id": given.id or DEFAULT_ERROR["id"], "message": given.message} if given else dict(DEFAULT_ERROR)
+            )
+            self._outbox_state(statement, "dead")
+        elif action in ("queue", "retry"):
+            statement.error = None
+            statement.queued_at = now
+            self.statements.arm_outbox(statement, now)
+        if action != "pending":
+            statement.status_notes = None
+        return statement
+
+    def _rearm(self, statement: Statement, data: StatementUpdate | None) -> Statement:
+        """``retry`` on Queued/Pending: an immediate send if no worker holds it now (§5.4); else 409."""
+        row = self._outbox(statement)
+        now = utcnow()
+        if row is not None and row.lease_until is not None and row.lease_until > now:
+            raise InvalidStatus(LABEL, statement.id, statement.status, "retry", ["Error (or not being sent)"])
+        if data is not None:
+            self.update(statement, data)
+        if row is not None:
+            row.next_attempt_at = row.updated_at = now
+        else:
+            self.statements.arm_outbox(statement, now)
+        return statement
+
+    def _outbox(self, statement: Statement) -> ErpOutbox | None:
+        return self.session.execute(
+            select(ErpOutbox).where(ErpOutbox.statement_id == statement.id)
+        ).scalar_one_or_none()
+
+    def _outbox_state(self, statement: Statement, state: str) -> None:
+        row = self._outbox(statement)
+        if row is not None:
+            row.state = state
+            row.updated_at = utcnow()
