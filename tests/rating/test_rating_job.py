@@ -399,3 +399,30 @@ class TestStatementActions:
         seen = api.get(f"/statements/{generated['id']}", headers=bearer("client-secret")).json()
         assert "notes" not in seen and seen["externalIds"]["operations"] == "OPS-1"
         assert api.put(f"/statements/{generated['id']}", headers=bearer("client-secret"), json={}).status_code == 403
+
+
+class TestLedgerUpdateAndRecalculate:
+    def test_recalculate_rates_again_with_current_reference_data(self, rated, api, drain):
+        _, ledger, [charge] = rated(world(), charge_line("e-1"))
+        assert charge["price"]["markup"] == 15
+        ops_h = bearer("ops-secret")
+        # the subscription's markup changes; a recalculation picks it up (stored prices are never rewritten before)
+        api.put("/reference/subscriptions/SUB-0356-5642-8669", headers=ops_h, json={"price": {"markup": "20"}})
+        assert api.get(f"/ledgers/{ledger['id']}/charges", headers=ops_h).json()["data"][0]["price"]["markup"] == 15
+        rating = api.post(f"/ledgers/{ledger['id']}/regenerate", headers=ops_h).json()
+        assert rating["status"] == "Rating"
+        drain()
+        again = api.get(f"/ledgers/{ledger['id']}", headers=ops_h).json()
+        assert again["status"] == "Review" and again["price"]["totalSP"] == 120
+        assert api.get(f"/ledgers/{ledger['id']}/charges", headers=ops_h).json()["data"][0]["price"]["unitSP"] == 12
+
+    def test_update_name_notes_assignee(self, rated, api):
+        _, ledger, _ = rated(world(), charge_line("e-1"))
+        ops_h = bearer("ops-secret")
+        updated = api.put(
+            f"/ledgers/{ledger['id']}", headers=ops_h, json={"name": "Renamed", "notes": "n", "status": "Queued"}
+        )
+        assert (updated.json()["name"], updated.json()["notes"], updated.json()["status"]) == ("Renamed", "n", "Review")
+        refused = api.put(f"/ledgers/{ledger['id']}", headers=ops_h, json={"assignee": {"id": "USR-0000-9999"}})
+        assert refused.status_code == 400 and "assignee.id" in refused.json()["errors"]
+        assert api.post("/ledgers", headers=ops_h, json={}).status_code == 405

@@ -6,11 +6,13 @@ from billing.jobs.worker import Handler
 from billing.journals.jobs import validate_journal
 from billing.journals.service import RATE_JOB, VALIDATE_JOB
 from billing.ledgers.service import GENERATE_JOB
-from billing.rating.jobs import rate_journal
+from billing.ledgers.service import RATE_JOB as LEDGER_RATE_JOB
+from billing.rating.jobs import rate_journal, rerate_ledger
 from billing.statements.generation import generate_statements
 
 HANDLERS: dict[str, Handler] = {
     VALIDATE_JOB: validate_journal,
     RATE_JOB: rate_journal,
+    LEDGER_RATE_JOB: rerate_ledger,
     GENERATE_JOB: generate_statements,
 }

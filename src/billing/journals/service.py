@@ -24,6 +24,7 @@ from billing.kit.audit import created, with_events
 from billing.kit.lifecycle import Transition, TransitionTable
 from billing.kit.timeutil import utcnow
 from billing.reference.repository import ReferenceRepository
+from billing.reference.users import operations_user
 
 LABEL = "Journal"
 VALIDATE_JOB = "journal.validate"
@@ -121,7 +122,7 @@ class JournalService:
                         setattr(journal, f"external_{member}", getattr(data.external_ids, member))
                         changed = True
             elif name == "assignee" and name in writable:
-                journal.assignee = self._assignee(data.assignee.id if data.assignee else None)
+                journal.assignee = operations_user(self.session, data.assignee.id if data.assignee else None)
                 changed = True
             elif name in writable:
                 value = getattr(data, name)
@@ -207,16 +208,6 @@ class JournalService:
         if file_format:  # regenerate leaves it out: the job detects it from the stored file
             payload["format"] = file_format
         WorkRepository(self.session).enqueue(VALIDATE_JOB, journal.id, payload)
-
-    def _assignee(self, user_id: str | None) -> dict[str, Any] | None:
-        if user_id is None:
-            return None
-        user_id = user_id.strip().upper()
-        user = self.references.get_doc("users", user_id)
-        account = self.references.get_doc("accounts", user["account"]) if user else None
-        if user is None or account is None or account.get("type") != "Operations":
-            raise ValidationFailed.one("assignee.id", f"User '{user_id}' was not found among Operations users.")
-        return {"id": user_id}
 
 
 def _camel(name: str) -> str:

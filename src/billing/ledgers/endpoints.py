@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from billing.api.body import JsonBodyDep
 from billing.api.deps import Ctx, CtxDep, path_id
 from billing.api.routing import add
 from billing.api.views import ResourceView, collection_response, item_response
@@ -18,6 +19,7 @@ from billing.db.models import Journal, Ledger
 from billing.errors import NotFound
 from billing.journals.render import journal_ref
 from billing.ledgers.repository import LIST_SPEC, LedgerRepository
+from billing.ledgers.schemas import LedgerUpdate
 from billing.ledgers.service import LedgerService
 from billing.reference.refs import RefResolver
 from billing.reference.repository import ReferenceRepository
@@ -131,6 +133,18 @@ def accept_ledger(ledgerId: str, ctx: CtxDep) -> Response:
     return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
 
 
+def update_ledger(ledgerId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
+    service = LedgerService(ctx.session, ctx.principal)
+    ledger = service.update(service.get(_get(ctx, ledgerId).id, for_update=True), body.bind(LedgerUpdate))
+    return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
+
+
+def recalculate_ledger(ledgerId: str, ctx: CtxDep) -> Response:
+    ledger = LedgerService(ctx.session, ctx.principal).recalculate(_get(ctx, ledgerId).id)
+    _wake_worker_after_commit(ctx)
+    return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
+
+
 def queue_ledger(ledgerId: str, ctx: CtxDep) -> Response:
     ledger = LedgerService(ctx.session, ctx.principal).queue(_get(ctx, ledgerId).id)
     return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
@@ -143,6 +157,8 @@ def _wake_worker_after_commit(ctx: Ctx) -> None:
 
 
 def register(router: APIRouter) -> None:
+    add(router, "ledger.update", update_ledger, request_model=LedgerUpdate)
+    add(router, "ledger.recalculate", recalculate_ledger)
     add(router, "ledger.accept", accept_ledger)
     add(router, "ledger.queue", queue_ledger)
     add(router, "ledger.list", list_ledgers)

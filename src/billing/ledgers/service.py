@@ -6,20 +6,24 @@ from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR, Principal
 from billing.db.models import Journal, Ledger
-from billing.errors import Conflict, NotFound
+from billing.errors import Conflict, NotFound, ValidationFailed
 from billing.jobs.repository import WorkRepository
 from billing.kit.audit import with_events
 from billing.kit.lifecycle import Transition, TransitionTable
 from billing.kit.timeutil import utcnow
 from billing.ledgers.repository import LedgerRepository
+from billing.ledgers.schemas import LedgerUpdate
+from billing.reference.users import operations_user
 from billing.statements.repository import StatementRepository
 
 LABEL = "Ledger"
 GENERATE_JOB = "ledger.generate"
+RATE_JOB = "ledger.rate"
 TRANSITIONS = TransitionTable(
     LABEL,
     [
         Transition("accept", ("Review",), "Generating"),
+        Transition("recalculate", ("Review", "Error"), "Rating"),
         Transition("generated", ("Generating",), "Generated"),
         Transition("queue", ("Generated",), "Queued"),
         Transition("complete", ("Generated", "Queued"), "Completed"),
@@ -50,6 +54,32 @@ class LedgerService:
         TRANSITIONS.apply(ledger, "accept", self.principal.actor, utcnow())
         WorkRepository(self.session).enqueue(GENERATE_JOB, ledger.id)
         follow_ledgers(self.session, ledger.journal_id)
+        return ledger
+
+    def update(self, ledger: Ledger, data: LedgerUpdate) -> Ledger:
+        """Writable by Operations in every status: ``name``, ``notes``, ``assignee.id`` (§5.2)."""
+        changed = False
+        for name in data.model_fields_set & {"name", "notes"}:
+            value = getattr(data, name)
+            if name == "name" and value is None:
+                raise ValidationFailed.one("name", "The property cannot be null.")
+            setattr(ledger, name, value)
+            changed = True
+        if "assignee" in data.model_fields_set:
+            ledger.assignee = operations_user(self.session, data.assignee.id if data.assignee else None)
+            changed = True
+        if changed:
+            now = utcnow()
+            ledger.audit = with_events(ledger.audit, [], self.principal.actor, now)
+            ledger.updated_at = now
+        return ledger
+
+    def recalculate(self, ledger_id: str) -> Ledger:
+        """Review/Error → Rating: every charge is rated again in the background (``ledger.rate``)."""
+        ledger = self.get(ledger_id, for_update=True)
+        TRANSITIONS.apply(ledger, "recalculate", self.principal.actor, utcnow())
+        ledger.error = None
+        WorkRepository(self.session).enqueue(RATE_JOB, ledger.id)
         return ledger
 
     def queue(self, ledger_id: str) -> Ledger:

@@ -52,14 +52,9 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
             _give_up(session, journal, claim)
             return
         ledgers = _ensure_ledgers(session, journal)
-        references = ReferenceRepository(session)
-        world = {entity: references.docs(entity) for entity in ("agreements", "subscriptions", "assets", "items")}
-        policies = list(references.docs("pricing-policies").values())
-        manual = frozenset(OverrideRepository(session).active_pairs())
-        vendor_id = journal.vendor_id
+        rater = _rater(session, journal.vendor_id)
         pending = [ledger.id for ledger in ledgers if ledger.status == "Rating"]
 
-    rater = ChargeRater(world, policies, manual, vendor_id)
     for pending_id in pending:
         _rate_ledger(database, settings, claim, pending_id, rater)
 
@@ -77,6 +72,27 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         journal.updated_at = now
         WorkRepository(session).finish(claim)
     log.info("rating.journal_rated", journal_id=claim.object_id, ledgers=len(pending))
+
+
+def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
+    """Work handler for ``ledger.rate`` (ledger recalculate): re-rate with current reference data (§9.1)."""
+    with database.session_scope() as session:
+        ledger = session.get(Ledger, claim.object_id)
+        if ledger is None or ledger.status != "Rating":
+            WorkRepository(session).finish(claim)
+            return
+        rater = _rater(session, ledger.vendor_id)
+    _rate_ledger(database, settings, claim, claim.object_id, rater)
+    with database.session_scope() as session:
+        WorkRepository(session).finish(claim)
+
+
+def _rater(session: Session, vendor_id: str) -> ChargeRater:
+    references = ReferenceRepository(session)
+    world = {entity: references.docs(entity) for entity in ("agreements", "subscriptions", "assets", "items")}
+    policies = list(references.docs("pricing-policies").values())
+    manual = frozenset(OverrideRepository(session).active_pairs())
+    return ChargeRater(world, policies, manual, vendor_id)
 
 
 class ChargeRater:
