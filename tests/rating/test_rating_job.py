@@ -334,17 +334,20 @@ class TestStatements:
         assert response.status_code == 409 and "'accept' requires Review" in response.json()["detail"]
 
 
-class TestStatementActions:
-    @pytest.fixture
-    def generated(self, rated, api, drain):
-        """A Generated statement (its ledger accepted, not queued)."""
-        _, ledger, _ = rated(world(), charge_line("e-1"))
-        TestStatements().accept(api, drain, ledger["id"])
-        return api.get("/statements", headers=bearer("ops-secret")).json()["data"][0]
+@pytest.fixture
+def generated(rated, api, drain):
+    """A Generated statement (its ledger accepted, not queued)."""
+    _, ledger, _ = rated(world(), charge_line("e-1"))
+    TestStatements().accept(api, drain, ledger["id"])
+    return api.get("/statements", headers=bearer("ops-secret")).json()["data"][0]
 
+
+class StatementActionsBase:
     def post(self, api, statement, action, body=None):
         return api.post(f"/statements/{statement['id']}/{action}", headers=bearer("ops-secret"), json=body)
 
+
+class TestStatementActions(StatementActionsBase):
     def test_queue_pending_error_retry(self, api, db, generated):
         queued = self.post(api, generated, "queue").json()
         assert queued["status"] == "Queued" and "queued" in queued["audit"]
@@ -426,3 +429,36 @@ class TestLedgerUpdateAndRecalculate:
         refused = api.put(f"/ledgers/{ledger['id']}", headers=ops_h, json={"assignee": {"id": "USR-0000-9999"}})
         assert refused.status_code == 400 and "assignee.id" in refused.json()["errors"]
         assert api.post("/ledgers", headers=ops_h, json={}).status_code == 405
+
+
+class TestCancelAndRecalculate(StatementActionsBase):
+    def test_cancelling_the_only_statement_completes_ledger_and_journal(self, api, db, generated):
+        self.post(api, generated, "queue")
+        ops_h = bearer("ops-secret")
+        api.post(f"/ledgers/{generated['ledger']['id']}/queue", headers=ops_h)  # ledger Generated → Queued
+        cancelled = self.post(api, generated, "cancel").json()
+        assert cancelled["status"] == "Cancelled" and "cancelled" in cancelled["audit"]
+        with db.read_scope() as session:
+            assert session.query(ErpOutbox).one().state == "cancelled"
+        assert api.get(f"/ledgers/{generated['ledger']['id']}", headers=ops_h).json()["status"] == "Completed"
+        assert api.get(f"/journals/{generated['journal']['id']}", headers=ops_h).json()["status"] == "Completed"
+        assert self.post(api, generated, "cancel").status_code == 409
+
+    def test_cancel_of_a_claimed_statement_becomes_a_withdraw(self, api, db, generated):
+        self.post(api, generated, "queue")
+        with db.session_scope() as session:
+            session.query(ErpOutbox).one().claims = 1  # the ERP push claimed it once
+        response = self.post(api, generated, "cancel")
+        assert response.status_code == 200 and response.json()["status"] == "Queued"  # until the ERP withdraw ends
+        with db.read_scope() as session:
+            row = session.query(ErpOutbox).one()
+            assert (row.op, row.state) == ("withdraw", "pending")
+
+    def test_recalculate_recomputes_totals_and_type(self, api, db, generated):
+        ops_h = bearer("ops-secret")
+        api.put("/reference/subscriptions/SUB-0356-5642-8669", headers=ops_h, json={"price": {"markup": "20"}})
+        recalculated = self.post(api, generated, "recalculate").json()
+        assert recalculated["status"] == "Generated" and recalculated["price"]["totalSP"] == 120
+        assert {"generating", "generated"} <= set(recalculated["audit"])
+        [charge] = api.get(f"/statements/{generated['id']}/charges", headers=ops_h).json()["data"]
+        assert charge["price"]["SPx1"] == 120 and charge["statementType"] == "Debit"

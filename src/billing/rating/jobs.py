@@ -52,7 +52,7 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
             _give_up(session, journal, claim)
             return
         ledgers = _ensure_ledgers(session, journal)
-        rater = _rater(session, journal.vendor_id)
+        rater = charge_rater(session, journal.vendor_id)
         pending = [ledger.id for ledger in ledgers if ledger.status == "Rating"]
 
     for pending_id in pending:
@@ -81,13 +81,13 @@ def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
         if ledger is None or ledger.status != "Rating":
             WorkRepository(session).finish(claim)
             return
-        rater = _rater(session, ledger.vendor_id)
+        rater = charge_rater(session, ledger.vendor_id)
     _rate_ledger(database, settings, claim, claim.object_id, rater)
     with database.session_scope() as session:
         WorkRepository(session).finish(claim)
 
 
-def _rater(session: Session, vendor_id: str) -> ChargeRater:
+def charge_rater(session: Session, vendor_id: str) -> ChargeRater:
     references = ReferenceRepository(session)
     world = {entity: references.docs(entity) for entity in ("agreements", "subscriptions", "assets", "items")}
     policies = list(references.docs("pricing-policies").values())

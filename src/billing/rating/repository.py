@@ -80,13 +80,16 @@ class RatingRepository:
 
     def charges_to_rate(self, ledger_id: str, batch: int) -> Iterator[Sequence[Any]]:
         """The ledger's charges in id order, one keyset page at a time (bounded memory)."""
+        return self._keyset(Charge.ledger_id == ledger_id, batch)
+
+    def charges_of_statement(self, statement_id: str, batch: int) -> Iterator[Sequence[Any]]:
+        return self._keyset(Charge.statement_id == statement_id, batch)
+
+    def _keyset(self, condition: Any, batch: int) -> Iterator[Sequence[Any]]:
         after = ""
         while True:
             rows = self.session.execute(
-                select(*RATING_COLUMNS)
-                .where(Charge.ledger_id == ledger_id, Charge.id > after)
-                .order_by(Charge.id)
-                .limit(batch)
+                select(*RATING_COLUMNS).where(condition, Charge.id > after).order_by(Charge.id).limit(batch)
             ).all()
             if not rows:
                 return
@@ -100,7 +103,9 @@ class RatingRepository:
 
     def totals_by_status(self, **where: str) -> list[tuple[str | None, int, Decimal | None, Decimal | None]]:
         """(processing status, count, Σ PPx1, Σ SPx1) of a journal's or ledger's charges, summed in SQL."""
-        column = Charge.journal_id if "journal_id" in where else Charge.ledger_id
+        column = {"journal_id": Charge.journal_id, "ledger_id": Charge.ledger_id, "statement_id": Charge.statement_id}[
+            next(iter(where))
+        ]
         rows = self.session.execute(
             select(
                 Charge.processing_status,
@@ -112,3 +117,6 @@ class RatingRepository:
             .group_by(Charge.processing_status)
         )
         return [(status, int(count), pp, sp) for status, count, pp, sp in rows]
+
+    def totals_of_statement(self, statement_id: str) -> list[tuple[str | None, Decimal | None, Decimal | None]]:
+        return [(s, pp, sp) for s, _, pp, sp in self.totals_by_status(statement_id=statement_id)]

@@ -173,7 +173,7 @@ def _action(action: str) -> Callable[..., Response]:
 
 def register(router: APIRouter) -> None:
     add(router, "statement.update", update_statement, request_model=StatementUpdate)
-    for action in ("queue", "pending", "error", "retry"):
+    for action in ("queue", "pending", "error", "retry", "cancel", "recalculate"):
         add(router, f"statement.{action}", _action(action), request_model=StatementUpdate)
     add(router, "statement.list", list_statements)
     add(router, "statement.get", get_statement)

@@ -1,10 +1,13 @@
 """Statement rules (billing-api.md §5.4, §7.4) for the transitions that need no ERP call.
 
-``issue`` (mark as sent, with its ERP lookup) and ``cancel``/``recalculate`` arrive with the ERP gateway
-(erp-integration.md §3.9); their routes answer 501 until then.
+``issue`` (mark as sent, with its ERP lookup) arrives with the ERP gateway (erp-integration.md §3.9); its
+route answers 501 until then. A ``cancel`` that needs the ERP (a statement the push already claimed) turns
+its outbox row into a ``withdraw`` for the ERP worker, as §3.9 describes.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +19,7 @@ from billing.errors import InvalidStatus, NotFound
 from billing.kit.audit import with_events
 from billing.kit.lifecycle import Transition, TransitionTable
 from billing.kit.timeutil import utcnow
+from billing.statements.lifecycle import follow_statements, recalculate
 from billing.statements.repository import StatementRepository
 from billing.statements.schemas import StatementUpdate
 
@@ -28,6 +32,8 @@ TRANSITIONS = TransitionTable(
         Transition("pending", ("Queued",), "Pending"),
         Transition("error", ("Queued", "Pending"), "Error"),
         Transition("retry", ("Error",), "Queued"),
+        Transition("cancel", ("Generated", "Queued", "Error", "Pending"), "Cancelled"),
+        Transition("recalculate", ("Generated", "Error"), "Generating"),
     ],
 )
 
@@ -73,6 +79,10 @@ class StatementService:
         TRANSITIONS.check(statement, action)
         if data is not None:
             self.update(statement, data)
+        if action == "cancel":
+            return self._cancel(statement, now)
+        if action == "recalculate":
+            return self._recalculate(statement, now)
         TRANSITIONS.apply(statement, action, self.principal.actor, now)
         if action == "error":
             given = data.error if data is not None and data.error is not None else None
@@ -86,6 +96,29 @@ class StatementService:
             self.statements.arm_outbox(statement, now)
         if action != "pending":
             statement.status_notes = None
+        return statement
+
+    def _cancel(self, statement: Statement, now: datetime) -> Statement:
+        """§3.9: never sent → Cancelled at once; claimed before and not held now → a ``withdraw`` for the ERP
+        worker (Cancelled when it completes); held by a worker → 409 (try again)."""
+        row = self._outbox(statement)
+        if row is not None and row.lease_until is not None and row.lease_until > now:
+            raise InvalidStatus(LABEL, statement.id, statement.status, "cancel", ["not being sent (try again)"])
+        if row is not None and row.claims > 0:
+            row.op, row.state, row.next_attempt_at, row.updated_at = "withdraw", "pending", now, now
+            return statement
+        if row is not None:  # never claimed (a Pending set by hand included): nothing exists in the ERP
+            row.state, row.updated_at = "cancelled", now
+        TRANSITIONS.apply(statement, "cancel", self.principal.actor, now)
+        statement.status_notes = None
+        follow_statements(self.session, statement)
+        return statement
+
+    def _recalculate(self, statement: Statement, now: datetime) -> Statement:
+        """Generated/Error → Generating → Generated: re-rate, recompute totals and type, clear ``error``."""
+        TRANSITIONS.apply(statement, "recalculate", self.principal.actor, now)
+        statement.error = None
+        recalculate(self.session, statement, self.principal.actor, now)
         return statement
 
     def _rearm(self, statement: Statement, data: StatementUpdate | None) -> Statement:

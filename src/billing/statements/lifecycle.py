@@ -1,0 +1,59 @@
+"""Statement cascades and recalculation: what happens to parents when statements end (§7.2–7.4, §9.5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from billing.auth.principal import SYSTEM_ACTOR
+from billing.db.models import Charge, Ledger, Statement
+from billing.kit.audit import with_events
+from billing.ledgers.service import TRANSITIONS as LEDGER_TRANSITIONS
+from billing.ledgers.service import follow_ledgers
+from billing.rating.jobs import charge_rater
+from billing.rating.pricing import summary
+from billing.rating.repository import RatingRepository
+from billing.statements.repository import StatementRepository
+
+TERMINAL = ("Issued", "Cancelled")
+
+
+def follow_statements(session: Session, statement: Statement) -> None:
+    """A statement became Issued or Cancelled: its ledger completes when all of its statements have (§7.2),
+    and the journal follows its ledgers (§7.1), all in the caller's transaction."""
+    if statement.ledger_id is None:
+        return  # custom-ledger statements: their parent follows with the custom ledgers release
+    ledger = session.get(Ledger, statement.ledger_id, with_for_update=True)
+    if ledger is None or ledger.status not in ("Generated", "Queued"):
+        return
+    if all(s.status in TERMINAL for s in StatementRepository(session).of_ledger(ledger.id)):
+        LEDGER_TRANSITIONS.apply(ledger, "complete", SYSTEM_ACTOR, statement.updated_at)
+        follow_ledgers(session, ledger.journal_id)
+
+
+def recalculate(session: Session, statement: Statement, actor: dict[str, Any], now: datetime) -> None:
+    """Re-rate the statement's charges (automated) and recompute totals and type (§9.5), then Generated."""
+    repository = RatingRepository(session)
+    if statement.billing_type == "Automated" and statement.ledger_id:
+        ledger = session.get(Ledger, statement.ledger_id)
+        assert ledger is not None
+        rater = charge_rater(session, ledger.vendor_id)
+        for rows in repository.charges_of_statement(statement.id, 5000):
+            repository.write_rated([rater(row, now) for row in rows])
+    totals = repository.totals_of_statement(statement.id)
+    result = summary(totals)
+    statement.total_pp = result.total_pp
+    statement.total_sp = result.total_sp or 0
+    statement.markup, statement.margin = result.markup, result.margin
+    statement.type = "Debit" if statement.total_sp >= 0 else "Credit"
+    ready = sum(
+        count for status, count, _, _ in repository.totals_by_status(statement_id=statement.id) if status == "Ready"
+    )
+    session.execute(update(Charge).where(Charge.statement_id == statement.id).values(statement_type=statement.type))
+    statement.processing = {**(statement.processing or {}), "ready": ready}
+    statement.status = "Generated"
+    statement.audit = with_events(statement.audit, ["generated"], actor, now)
+    statement.updated_at = now
