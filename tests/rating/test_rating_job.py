@@ -462,3 +462,59 @@ class TestCancelAndRecalculate(StatementActionsBase):
         assert {"generating", "generated"} <= set(recalculated["audit"])
         [charge] = api.get(f"/statements/{generated['id']}/charges", headers=ops_h).json()["data"]
         assert charge["price"]["SPx1"] == 120 and charge["statementType"] == "Debit"
+
+
+class TestMarkAsSent(StatementActionsBase):
+    def test_issue_without_verification_completes_the_parents(self, api, db, generated):
+        self.post(api, generated, "queue")
+        ops_h = bearer("ops-secret")
+        api.post(f"/ledgers/{generated['ledger']['id']}/queue", headers=ops_h)
+        missing = api.post(f"/statements/{generated['id']}/issue?verify=false", headers=ops_h)
+        assert missing.status_code == 400 and "externalIds.erpId" in missing.json()["errors"]
+        body = {"externalIds": {"erpId": "SI-000042"}}
+        unverified = api.post(f"/statements/{generated['id']}/issue", headers=ops_h, json=body)
+        assert unverified.status_code == 503 and unverified.headers["retry-after"] == "60"
+        assert api.get(f"/statements/{generated['id']}", headers=ops_h).json()["externalIds"]["erpId"] is None
+        issued = api.post(f"/statements/{generated['id']}/issue?verify=false", headers=ops_h, json=body).json()
+        assert (issued["status"], issued["externalIds"]["erpId"]) == ("Issued", "SI-000042")
+        with db.read_scope() as session:
+            row = session.query(ErpOutbox).one()
+            assert (row.state, row.resolution, row.erp_document_no) == ("done", "manual", "SI-000042")
+        assert api.get(f"/ledgers/{generated['ledger']['id']}", headers=ops_h).json()["status"] == "Completed"
+        assert api.get(f"/journals/{generated['journal']['id']}", headers=ops_h).json()["status"] == "Completed"
+
+    def test_issue_needs_queued_pending_or_error(self, api, generated):
+        response = api.post(
+            f"/statements/{generated['id']}/issue?verify=false",
+            headers=bearer("ops-secret"),
+            json={"externalIds": {"erpId": "SI-1"}},
+        )
+        assert response.status_code == 409
+
+
+class TestCli:
+    def test_ledgers_accept_queue_and_statements_list(self, rated, api, drain, database_url, monkeypatch):
+        from typer.testing import CliRunner
+
+        from billing.cli import app
+        from billing.settings import get_settings
+
+        _, ledger, _ = rated(world(), charge_line("e-1"))
+        monkeypatch.setenv("BILLING_DATABASE_URL", database_url)
+        monkeypatch.setenv("COLUMNS", "200")
+        get_settings.cache_clear()
+        try:
+            runner = CliRunner()
+            accepted = runner.invoke(app, ["ledgers", "accept", ledger["id"].lower()])
+            assert accepted.exit_code == 0 and "is Generating" in accepted.output
+            drain()
+            assert runner.invoke(app, ["ledgers", "queue", ledger["id"]]).exit_code == 0
+            listed = runner.invoke(app, ["statements", "list", "--filter", "eq(status,Queued)"])
+            assert listed.exit_code == 0 and "1 of 1 statements" in listed.output and "Queued" in listed.output
+            assert "0 of 0" in runner.invoke(app, ["statements", "list", "--filter", "eq(status,Issued)"]).output
+            bad = runner.invoke(app, ["statements", "list", "--filter", "eq(status,Nope)"])
+            assert bad.exit_code == 2 and "not valid for enum property" in bad.output
+            again = runner.invoke(app, ["ledgers", "queue", ledger["id"]])
+            assert again.exit_code == 1 and "'queue' requires Generated" in again.output
+        finally:
+            get_settings.cache_clear()

@@ -171,8 +171,16 @@ def _action(action: str) -> Callable[..., Response]:
     return act
 
 
+def issue_statement(statementId: str, ctx: CtxDep, body: JsonBodyDep, verify: bool = True) -> Response:
+    """Mark as sent: ``externalIds.erpId`` in the body or already set; ``?verify=false`` skips the ERP lookup."""
+    statement_id = _get(ctx, statementId).id
+    statement = _service(ctx).act(statement_id, "issue", body.bind_optional(StatementUpdate), verify=verify)
+    return item_response(ctx, STATEMENT_VIEW, _renderer(ctx.session)(statement))
+
+
 def register(router: APIRouter) -> None:
     add(router, "statement.update", update_statement, request_model=StatementUpdate)
+    add(router, "statement.issue", issue_statement, request_model=StatementUpdate)
     for action in ("queue", "pending", "error", "retry", "cancel", "recalculate"):
         add(router, f"statement.{action}", _action(action), request_model=StatementUpdate)
     add(router, "statement.list", list_statements)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
 from billing.db.models import ErpOutbox, Statement
-from billing.errors import InvalidStatus, NotFound
+from billing.errors import InvalidStatus, NotFound, Unavailable, ValidationFailed
 from billing.kit.audit import with_events
 from billing.kit.lifecycle import Transition, TransitionTable
 from billing.kit.timeutil import utcnow
@@ -33,6 +33,7 @@ TRANSITIONS = TransitionTable(
         Transition("error", ("Queued", "Pending"), "Error"),
         Transition("retry", ("Error",), "Queued"),
         Transition("cancel", ("Generated", "Queued", "Error", "Pending"), "Cancelled"),
+        Transition("issue", ("Queued", "Pending", "Error"), "Issued"),
         Transition("recalculate", ("Generated", "Error"), "Generating"),
     ],
 )
@@ -71,7 +72,7 @@ class StatementService:
             statement.updated_at = now
         return statement
 
-    def act(self, statement_id: str, action: str, data: StatementUpdate | None) -> Statement:
+    def act(self, statement_id: str, action: str, data: StatementUpdate | None, *, verify: bool = True) -> Statement:
         statement = self.get(statement_id, for_update=True)
         now = utcnow()
         if action == "retry" and statement.status in ("Queued", "Pending"):
@@ -81,6 +82,8 @@ class StatementService:
             self.update(statement, data)
         if action == "cancel":
             return self._cancel(statement, now)
+        if action == "issue":
+            return self._issue(statement, now, verify)
         if action == "recalculate":
             return self._recalculate(statement, now)
         TRANSITIONS.apply(statement, action, self.principal.actor, now)
@@ -96,6 +99,30 @@ class StatementService:
             self.statements.arm_outbox(statement, now)
         if action != "pending":
             statement.status_notes = None
+        return statement
+
+    def _issue(self, statement: Statement, now: datetime, verify: bool) -> Statement:
+        """Mark as sent (§3.9): Issued with ``externalIds.erpId``; the pending send, if any, is withdrawn."""
+        if not statement.external_erp_id:
+            raise ValidationFailed.one("externalIds.erpId", "'externalIds.erpId' is required to issue a statement.")
+        if verify:
+            raise Unavailable(
+                "No ERP gateway is configured to verify the document; use ?verify=false to mark it as sent.", 60
+            )
+        row = self._outbox(statement)
+        if row is not None and row.lease_until is not None and row.lease_until > now:
+            raise InvalidStatus(LABEL, statement.id, statement.status, "issue", ["not being sent (try again)"])
+        if row is not None:
+            row.state, row.resolution, row.erp_document_no, row.updated_at = (
+                "done",
+                "manual",
+                statement.external_erp_id,
+                now,
+            )
+        TRANSITIONS.apply(statement, "issue", self.principal.actor, now)
+        statement.error = None
+        statement.status_notes = None
+        follow_statements(self.session, statement)
         return statement
 
     def _cancel(self, statement: Statement, now: datetime) -> Statement:
