@@ -144,6 +144,11 @@ def run(lines: int, database: str, workdir: Path, bad_share: float) -> dict:
     finally:
         server.terminate()
         server.wait(30)
+        if database == "postgres":
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
     return {
         "database": database,
         "lines": lines,
