@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import orjson
 import pytest
 
-from billing.db.models import ErpOutbox, Journal
+from billing.auth.principal import Principal, Role
+from billing.db.models import ErpOutbox, Journal, WorkItem
+from billing.errors import InvalidStatus
 from billing.jobs.repository import WorkRepository
+from billing.ledgers.service import LedgerService
 from billing.rating.jobs import rate_journal
 from conftest import bearer
 
@@ -518,3 +522,33 @@ class TestCli:
             assert again.exit_code == 1 and "'queue' requires Generated" in again.output
         finally:
             get_settings.cache_clear()
+
+
+class TestConcurrentAccept:
+    def test_two_operators_accept_the_same_ledger_and_exactly_one_wins(self, rated, db):
+        """Transitions are serialised per object (§3.13): a row lock on PostgreSQL, BEGIN IMMEDIATE on SQLite."""
+        _, ledger, _ = rated(world(), charge_line("e-1"))
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def accept(name: str) -> None:
+            operator = Principal(OPS, Role.OPERATIONS, {"id": name, "name": name, "icon": ""})
+            barrier.wait()
+            try:
+                with db.session_scope() as session:
+                    LedgerService(session, operator).accept(ledger["id"])
+                outcomes.append("accepted")
+            except InvalidStatus as error:
+                outcomes.append(f"refused: {error.detail}")
+
+        threads = [threading.Thread(target=accept, args=(f"USR-0000-000{i}",)) for i in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes)[0] == "accepted"
+        assert sorted(outcomes)[1] == (
+            f"refused: Ledger {ledger['id']} is in status Generating; 'accept' requires Review."
+        )
+        with db.read_scope() as session:
+            assert session.query(WorkItem).filter_by(kind="ledger.generate").count() == 1
