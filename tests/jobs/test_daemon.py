@@ -78,5 +78,5 @@ def test_daemon_validates_queued_uploads_and_exits_0_on_sigterm(tmp_path: Path) 
     assert "daemon.started" in output and "daemon.stopped" in output
     with database.read_scope() as session:
         journal = session.get(Journal, journal_id)
-        assert (journal.upload_total, journal.upload_error) == (journal.upload_total, 1)
+        assert journal.upload_total > 1 and journal.upload_error == 1
     database.dispose()

@@ -64,6 +64,12 @@ class Ctx:
     def query(self) -> ParsedQuery:
         return get_query(self.request)
 
+    def wake_worker_after_commit(self) -> None:
+        """The in-process worker looks at the queue as soon as the work item this request queued is committed."""
+        worker = getattr(self.request.app.state, "worker", None)
+        if worker is not None:
+            self.session.info["after_commit"] = worker.wake
+
     @property
     def scope(self) -> Scope:
         scope = scope_for(self.capability.resource, self.principal.role)

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import openpyxl
 
-from billing.journals.files import ChargeFileError
+from billing.journals.files import ChargeFileError, describe_error, is_blank_cell, worksheet_rows
 
 __all__ = ["COLUMNS", "REQUIRED_COLUMNS", "ChargeFileError", "SalesRow", "iter_sales_rows", "sign_of"]
 
@@ -97,13 +97,13 @@ def iter_sales_rows(stream: BinaryIO) -> Iterator[SalesRow]:
     try:
         workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl fails on bad input with zipfile, XML, KeyError, ValueError … errors
-        raise ChargeFileError(f"the workbook could not be opened: {_describe(exc)}") from exc
+        raise ChargeFileError(f"the workbook could not be opened: {describe_error(exc)}") from exc
     try:
         if not workbook.worksheets:
             raise ChargeFileError("the workbook has no worksheet")
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers record wrong dimensions; read what the sheet holds
-        rows = enumerate(_rows(sheet), start=1)
+        rows = enumerate(worksheet_rows(sheet), start=1)
         columns: dict[str, int] | None = None
         for _number, row in rows:
             columns = _header(row)
@@ -119,7 +119,7 @@ def iter_sales_rows(stream: BinaryIO) -> Iterator[SalesRow]:
                 first = False
                 if not _is_number(_at(row, quantity)):
                     continue  # the type/length description row
-            if all(_is_blank(value) for value in row):
+            if all(is_blank_cell(value) for value in row):
                 continue
             kind = _at(row, type_column)
             if isinstance(kind, str) and kind.strip().casefold() == "title":
@@ -127,19 +127,6 @@ def iter_sales_rows(stream: BinaryIO) -> Iterator[SalesRow]:
             yield SalesRow(number, _values(row, columns))
     finally:
         workbook.close()
-
-
-def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``sheet`` as values, gaps filled; a corrupt worksheet is only discovered while reading it."""
-    rows = sheet.iter_rows(values_only=True)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:
-            raise ChargeFileError(f"the worksheet could not be read: {_describe(exc)}") from exc
-        yield row
 
 
 def _header(row: tuple[Any, ...]) -> dict[str, int] | None:
@@ -214,11 +201,3 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__

@@ -82,7 +82,7 @@ def _action(action: str) -> Callable[..., Response]:
         journals.get(journal_id)  # 404 before body checks (§2.5)
         journal = journals.act(journal_id, action, body.bind_optional(JournalUpdate))
         if action == "regenerate":
-            _wake_worker_after_commit(ctx)
+            ctx.wake_worker_after_commit()
         return _item(ctx, journal)
 
     act.__name__ = f"{action}_journal"
@@ -118,15 +118,8 @@ def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response
         limit=limit,
         storage=AttachmentStorage.from_settings(ctx.settings),
     )
-    _wake_worker_after_commit(ctx)
+    ctx.wake_worker_after_commit()
     return _item(ctx, journal)
-
-
-def _wake_worker_after_commit(ctx: Ctx) -> None:
-    """The in-process worker looks at the queue as soon as the new work item is committed."""
-    worker = getattr(ctx.request.app.state, "worker", None)
-    if worker is not None:
-        ctx.session.info["after_commit"] = worker.wake
 
 
 def _parents(ctx: Ctx, journal: Journal) -> ParentRefs:

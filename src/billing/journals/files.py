@@ -247,22 +247,22 @@ def iter_xlsx(path: str | Path) -> Generator[RawLine, None, None]:
         try:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl fails on bad input with zipfile, XML, KeyError, ValueError … errors
-            raise ChargeFileError(f"the workbook could not be opened: {_describe(exc)}") from exc
+            raise ChargeFileError(f"the workbook could not be opened: {describe_error(exc)}") from exc
         try:
             if not workbook.worksheets:
                 raise ChargeFileError("the workbook has no worksheet")
             sheet = workbook.worksheets[0]
             sheet.reset_dimensions()  # some writers record wrong dimensions; read what the sheet holds
-            rows = _rows(sheet)
+            rows = worksheet_rows(sheet)
             columns = _columns(next(rows, ()))
             for number, row in enumerate(rows, start=2):
-                if not all(_is_blank(value) for value in row):
+                if not all(is_blank_cell(value) for value in row):
                     yield RawLine(number, _record(row, columns), None)
         finally:
             workbook.close()
 
 
-def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
+def worksheet_rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
     """The rows of ``sheet`` as values, gaps filled; a corrupt worksheet is only discovered while reading it."""
     rows = sheet.iter_rows(values_only=True)
     while True:
@@ -271,7 +271,7 @@ def _rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
         except StopIteration:
             return
         except Exception as exc:
-            raise ChargeFileError(f"the worksheet could not be read: {_describe(exc)}") from exc
+            raise ChargeFileError(f"the worksheet could not be read: {describe_error(exc)}") from exc
         yield row
 
 
@@ -310,7 +310,7 @@ def _record(row: tuple[Any, ...], columns: list[tuple[int, _Column]]) -> dict[st
     return record
 
 
-def _is_blank(value: Any) -> bool:
+def is_blank_cell(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -327,5 +327,5 @@ def _cell(value: Any) -> Any:
     return str(value)  # a time of day or a duration: the validator rejects it as a date
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     return str(exc) or type(exc).__name__

@@ -129,7 +129,7 @@ def get_ledger_charge(ledgerId: str, chargeId: str, ctx: CtxDep) -> Response:
 
 def accept_ledger(ledgerId: str, ctx: CtxDep) -> Response:
     ledger = LedgerService(ctx.session, ctx.principal).accept(_get(ctx, ledgerId).id)
-    _wake_worker_after_commit(ctx)
+    ctx.wake_worker_after_commit()
     return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
 
 
@@ -141,19 +141,13 @@ def update_ledger(ledgerId: str, ctx: CtxDep, body: JsonBodyDep) -> Response:
 
 def recalculate_ledger(ledgerId: str, ctx: CtxDep) -> Response:
     ledger = LedgerService(ctx.session, ctx.principal).recalculate(_get(ctx, ledgerId).id)
-    _wake_worker_after_commit(ctx)
+    ctx.wake_worker_after_commit()
     return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
 
 
 def queue_ledger(ledgerId: str, ctx: CtxDep) -> Response:
     ledger = LedgerService(ctx.session, ctx.principal).queue(_get(ctx, ledgerId).id)
     return item_response(ctx, LEDGER_VIEW, _renderer(ctx.session)(ledger))
-
-
-def _wake_worker_after_commit(ctx: Ctx) -> None:
-    worker = getattr(ctx.request.app.state, "worker", None)
-    if worker is not None:
-        ctx.session.info["after_commit"] = worker.wake
 
 
 def register(router: APIRouter) -> None:
