@@ -93,6 +93,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         storage={"attachments_dir": tmp_path / "files"},
         # tests drive background work deterministically with `drain`, retrying failures at once
         worker={"enabled": False, "retry_backoff_s": 0},
+        # no ERP unless a test starts one (port 9 is closed): a simulator another test serves on 7047 must
+        # never answer this test's calls
+        erp={"base_url": "http://127.0.0.1:9/BC/WS/CRONUS"},
     )
 
 
@@ -152,13 +155,13 @@ def client(demo_world: dict[str, str]) -> dict[str, str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a PostgreSQL URL, PostgreSQL-only tests are deselected (reported as such), never skipped."""
-    if PG_URL:
-        return
-    postgres_only = [item for item in items if "postgres" in item.keywords]
-    if postgres_only:
-        config.hook.pytest_deselected(items=postgres_only)
-        items[:] = [item for item in items if "postgres" not in item.keywords]
+    """Without a PostgreSQL URL, PostgreSQL-only tests are deselected (reported as such), never skipped; with
+    one, SQLite-only tests (scenarios defined for SQLite, run in the SQLite pass) are deselected."""
+    other = "sqlite_only" if PG_URL else "postgres"
+    deselected = [item for item in items if other in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if other not in item.keywords]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -52,7 +52,7 @@ def test_reference_import_reports_problems_by_path_and_exits_1(cli_env: Path) ->
 def test_demo_once_runs_the_self_check_against_a_live_server(tmp_path: Path) -> None:
     env = {**os.environ, "BILLING_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db"}
     result = subprocess.run(
-        [sys.executable, "-m", "billing.cli", "demo", "--once", "--port", "0"],
+        [sys.executable, "-m", "billing.cli", "demo", "--once", "--port", "0", "--erp-port", "0"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

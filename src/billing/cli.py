@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from billing.erp_sim.cli import app as erp_sim_app
 from billing.settings import get_settings
 
 app = typer.Typer(help="Marketplace Billing: API, ERP synchronisation daemon and tools.", no_args_is_help=True)
@@ -25,6 +27,9 @@ ledgers_app = typer.Typer(help="Ledgers (as Operations).", no_args_is_help=True)
 app.add_typer(ledgers_app, name="ledgers")
 statements_app = typer.Typer(help="Statements (as Operations).", no_args_is_help=True)
 app.add_typer(statements_app, name="statements")
+erp_app = typer.Typer(help="The ERP queue: status, look-ups, attempts, pause/resume.", no_args_is_help=True)
+app.add_typer(erp_app, name="erp")
+app.add_typer(erp_sim_app, name="erp-sim")
 console = Console()
 
 DEMO_REFERENCE_FILE = Path("var/demo-reference.json")
@@ -141,6 +146,121 @@ def statements_list(
     raise typer.Exit(list_statements(_database(), filter, limit, console))
 
 
+@statements_app.command("retry")
+def statements_retry(
+    ids: Annotated[list[str] | None, typer.Argument(help="SOM-… ids")] = None,
+    filter: Annotated[str | None, typer.Option("--filter", help="RQL, e.g. 'eq(status,Error)'")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be retried")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Retry statements (Error → Queued; Queued/Pending without a live lease → due now)."""
+    from billing.erp.cli import retry
+
+    if not ids and not filter:
+        console.print("[red]Name statement ids or --filter RQL.[/red]")
+        raise typer.Exit(2)
+    raise typer.Exit(retry(_database(), list(ids or []), filter, dry_run, yes, console))
+
+
+@statements_app.command("cancel")
+def statements_cancel(statement_id: str) -> None:
+    """Cancel a statement (withdrawing an unposted ERP document first when one exists)."""
+    from billing.erp.cli import cancel
+
+    raise typer.Exit(cancel(_database(), statement_id, console))
+
+
+@statements_app.command("mark-sent")
+def statements_mark_sent(
+    statement_id: str,
+    erp_id: Annotated[str, typer.Option("--erp-id", help="the ERP document number")],
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="do not look the document up in the ERP")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="why, for the audit")] = None,
+) -> None:
+    """Mark a statement as sent to the ERP (Issued), after checking that the ERP holds the document."""
+    from billing.erp.cli import mark_sent
+
+    raise typer.Exit(mark_sent(_database(), get_settings(), statement_id, erp_id, not no_verify, reason, console))
+
+
+@erp_app.command("status")
+def erp_status() -> None:
+    """Queue depth, oldest pending age, pause, live replicas and job leases."""
+    from billing.erp.cli import status
+
+    raise typer.Exit(status(_database(), console))
+
+
+@erp_app.command("fetch-wsdl")
+def erp_fetch_wsdl(out: Annotated[Path, typer.Option("--out", help="directory for the WSDL files")]) -> None:
+    """Download the configured pages' WSDLs from the ERP (vendor them and set erp.wsdl_dir)."""
+    from billing.erp.cli import fetch_wsdl
+
+    raise typer.Exit(fetch_wsdl(get_settings(), out, console))
+
+
+@erp_app.command("lookup")
+def erp_lookup(statement_id: str) -> None:
+    """The ERP documents whose External_Document_No is the statement id."""
+    from billing.erp.cli import lookup
+
+    raise typer.Exit(lookup(_database(), get_settings(), statement_id, console))
+
+
+@erp_app.command("attempts")
+def erp_attempts(statement_id: str) -> None:
+    """The ERP calls and operator actions recorded for a statement."""
+    from billing.erp.cli import attempts
+
+    raise typer.Exit(attempts(_database(), statement_id, console))
+
+
+@erp_app.command("pull")
+def erp_pull(
+    stream: Annotated[str, typer.Argument(help="posted_invoices | posted_credit_memos | ledger_entries")],
+    since: Annotated[
+        datetime | None, typer.Option("--since", help="catch up from this UTC date, without moving the cursor")
+    ] = None,
+) -> None:
+    """Run one pull of a stream now (as the daemon's job would), with a progress bar."""
+    from billing.erp.cli import pull
+
+    raise typer.Exit(pull(_database(), get_settings(), stream, since, console))
+
+
+@erp_app.command("reconcile")
+def erp_reconcile(
+    start: Annotated[
+        str | None, typer.Option("--from", help="period start (ISO date or date-time; statements by queued time)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="period end, exclusive (a plain date includes that day)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="rows listed per section (default 100)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON (the API's document)")] = False,
+) -> None:
+    """Statements against posted ERP documents: totals, unlinked documents, Issued but not posted (exit 1 if any)."""
+    from billing.reports.cli import reconcile
+
+    raise typer.Exit(reconcile(_database(), start, end, limit, as_json, console))
+
+
+@erp_app.command("pause")
+def erp_pause(reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+    """Stop all ERP traffic (push and pull) until resumed; a manual pause never lifts itself."""
+    from billing.erp.cli import set_pause
+
+    raise typer.Exit(set_pause(_database(), True, reason, console))
+
+
+@erp_app.command("resume")
+def erp_resume() -> None:
+    """Lift a pause."""
+    from billing.erp.cli import set_pause
+
+    raise typer.Exit(set_pause(_database(), False, None, console))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -180,21 +300,39 @@ def daemon(
 
 @app.command()
 def demo(
-    once: Annotated[bool, typer.Option("--once", help="run a self-check against the server and exit")] = False,
+    once: Annotated[bool, typer.Option("--once", help="run the cycle, check it and exit (0 = all good)")] = False,
     host: str = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 8080,
+    port: Annotated[int, typer.Option(help="API port (0 = any free port)")] = 8080,
+    erp_port: Annotated[int, typer.Option(help="ERP simulator port (0 = any free port)")] = 7047,
 ) -> None:
-    """The main job on embedded defaults: migrate SQLite, load demo data, serve the API until Ctrl-C."""
+    """The whole loop on embedded defaults: SQLite, the ERP simulator, the API and the daemon in one process."""
     import uvicorn
 
     from billing.api.app import create_app
     from billing.db.migrate import upgrade
-    from billing.demo import demo_journal, print_welcome, self_check
+    from billing.demo import demo_billing, demo_journal, print_welcome, self_check, wait_for_erp, wait_for_invoices
+    from billing.erp_sim.app import ErpSimulator
+    from billing.erp_sim.seed import seed_from_reference
+    from billing.jobs.daemon import Daemon
+    from billing.reference.demo import build_demo_dataset
 
     settings = get_settings()
     _configure_logging()
     upgrade(settings.database_url)
     _write_and_import_demo(DEMO_REFERENCE_FILE)
+    simulator = ErpSimulator(settings.erp_sim, db=Path("var/erp-sim.sqlite"))
+    seed_from_reference(simulator, build_demo_dataset())
+    erp = simulator.serve_in_thread(host, _free_port(host) if erp_port == 0 else erp_port, background=True)
+    settings = settings.model_copy(
+        update={
+            "erp": settings.erp.model_copy(update={"base_url": erp.base_url, "enabled": True}),
+            "daemon": settings.daemon.model_copy(
+                update={"http_port": None, "push_interval_s": 1.0, "pull_interval_s": 2.0}
+            ),
+        }
+    )
+    daemon = Daemon(settings, "demo")
+    daemon.start()
     if port == 0:
         port = _free_port(host)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
@@ -207,12 +345,15 @@ def demo(
             raise typer.Exit(1)
         time.sleep(0.05)
     base_url = f"http://{host}:{port}/public/v1/billing"
-    print_welcome(console, base_url)
+    print_welcome(console, base_url, erp.base_url, erp.root_url)
     try:
         if once:
-            ok = self_check(console, base_url)
+            ok = self_check(console, base_url, erp.root_url)
             raise typer.Exit(0 if ok else 1)
         demo_journal(console, base_url)
+        statements = demo_billing(console, base_url)
+        if wait_for_erp(console, base_url, erp.root_url, statements):
+            wait_for_invoices(console, base_url, erp.root_url, statements)
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:
@@ -220,6 +361,9 @@ def demo(
     finally:
         server.should_exit = True
         thread.join(10)
+        daemon.stop()
+        erp.stop()
+        simulator.close()
 
 
 def _write_and_import_demo(out: Path, **scale: int) -> dict[str, dict[str, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ from rich.panel import Panel
 from billing.reference.demo import DEMO_ACCOUNTS, DEMO_TOKENS, build_demo_dataset
 
 
-def print_welcome(console: Console, base_url: str) -> None:
+def print_welcome(console: Console, base_url: str, erp_url: str | None = None, erp_root: str | None = None) -> None:
     ops, vendor, client = DEMO_TOKENS["operations"], DEMO_TOKENS["vendor"], DEMO_TOKENS["client"]
     lines = [
         f"Billing API: [bold]{base_url}[/bold]   (OpenAPI: {base_url}/openapi.json)",
@@ -31,13 +32,23 @@ def print_welcome(console: Console, base_url: str) -> None:
         f"  curl -s -H 'Authorization: Bearer {ops}' '{base_url}/manual-overrides?eq(status,Active)'",
         f"  curl -s -H 'Authorization: Bearer {vendor}' '{base_url}/manual-overrides'   # 403: Operations only",
         "",
+        *(
+            [
+                f"ERP simulator (SOAP): [bold]{erp_url}/Page/SalesInvoice[/bold]   (WSDL by GET)",
+                f"  its documents: curl -s '{erp_root}/_sim/documents'",
+                "",
+            ]
+            if erp_url
+            else []
+        ),
         "Ctrl-C stops the server.",
     ]
     console.print(Panel("\n".join(lines), title="billing demo", expand=False))
 
 
-def demo_charges(lines: int = 40) -> tuple[str, bytes]:
-    """A JSONL charge file for the demo vendor's USD authorization: valid lines and two that fail."""
+def demo_charges(lines: int = 40, *, with_errors: bool = True) -> tuple[str, bytes]:
+    """A JSONL charge file for the demo vendor's USD authorization: valid lines and, ``with_errors``, two that
+    fail."""
     dataset = build_demo_dataset()
     agreements = {a["id"]: a for a in dataset["agreements"]}
     authorization = next(
@@ -65,27 +76,39 @@ def demo_charges(lines: int = 40) -> tuple[str, bytes]:
                 "price": {"unitPP": "9.99"},
             }
         )
-    records.append({"externalIds": {"vendor": "demo-1"}, "quantity": "ten"})  # duplicate id, missing fields
+    if with_errors:
+        records.append({"externalIds": {"vendor": "demo-1"}, "quantity": "ten"})  # duplicate id, missing fields
     return authorization["id"], b"\n".join(orjson.dumps(record) for record in records) + b"\n"
 
 
-def demo_journal(console: Console, base_url: str) -> dict[str, object]:
-    """Create a journal as the demo vendor, upload charges and wait for the background validation."""
+def _wait(fetch: Callable[[], dict[str, Any]], busy: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
+    """Poll ``fetch`` until its status leaves ``busy`` (background work) or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    current = fetch()
+    while current["status"] in busy and time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = fetch()
+    return current
+
+
+def _upload_journal(http: httpx.Client, name: str, *, with_errors: bool) -> dict[str, Any]:
     vendor = {"Authorization": f"Bearer {DEMO_TOKENS['vendor']}"}
-    authorization_id, content = demo_charges()
+    authorization_id, content = demo_charges(with_errors=with_errors)
+    journal = http.post("/journals", headers=vendor, json={"name": name, "authorization": {"id": authorization_id}})
+    journal.raise_for_status()
+    journal_id = journal.json()["id"]
+    http.post(
+        f"/journals/{journal_id}/upload",
+        headers=vendor,
+        files={"file": ("demo.jsonl", content, "application/x-ndjson")},
+    ).raise_for_status()
+    return _wait(lambda: http.get(f"/journals/{journal_id}", headers=vendor).json(), ("Draft", "Validating"))
+
+
+def demo_journal(console: Console, base_url: str) -> dict[str, Any]:
+    """Create a journal as the demo vendor, upload charges (two lines fail) and wait for the validation."""
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        journal = http.post(
-            "/journals", headers=vendor, json={"name": "Demo charges", "authorization": {"id": authorization_id}}
-        ).json()
-        http.post(
-            f"/journals/{journal['id']}/upload",
-            headers=vendor,
-            files={"file": ("demo.jsonl", content, "application/x-ndjson")},
-        ).raise_for_status()
-        deadline = time.monotonic() + 30
-        while journal["status"] in ("Draft", "Validating") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            journal = http.get(f"/journals/{journal['id']}", headers=vendor).json()
+        journal = _upload_journal(http, "Demo charges", with_errors=True)
     upload = journal["upload"]
     console.print(
         f"Journal {journal['id']} uploaded and validated: [bold]{journal['status']}[/bold] — {upload['total']} "
@@ -95,7 +118,114 @@ def demo_journal(console: Console, base_url: str) -> dict[str, object]:
     return journal
 
 
-def self_check(console: Console, base_url: str) -> bool:
+def demo_billing(console: Console, base_url: str) -> list[dict[str, Any]]:
+    """A clean journal through the whole release: submit (vendor), accept (operations) → ledgers rated per
+    seller, accept every ledger → statements per agreement, queue the ledgers → statements Queued for the ERP.
+    Returns the statements."""
+    vendor = {"Authorization": f"Bearer {DEMO_TOKENS['vendor']}"}
+    ops = {"Authorization": f"Bearer {DEMO_TOKENS['operations']}"}
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        journal = _upload_journal(http, "Demo billing run", with_errors=False)
+        journal_id = journal["id"]
+        http.post(f"/journals/{journal_id}/submit", headers=vendor).raise_for_status()
+        http.post(f"/journals/{journal_id}/accept", headers=ops).raise_for_status()
+        journal = _wait(lambda: http.get(f"/journals/{journal_id}", headers=ops).json(), ("Generating",))
+        ledgers = http.get(f"/ledgers?eq(journal.id,{journal_id})", headers=ops).json()["data"]
+        for ledger in ledgers:
+            http.post(f"/ledgers/{ledger['id']}/accept", headers=ops).raise_for_status()
+        for ledger in ledgers:
+            ledger_id = ledger["id"]
+            _wait(lambda: http.get(f"/ledgers/{ledger_id}", headers=ops).json(), ("Generating",))  # noqa: B023
+            http.post(f"/ledgers/{ledger_id}/queue", headers=ops).raise_for_status()
+        statements = http.get(f"/statements?eq(journal.id,{journal_id})&limit=1000", headers=ops).json()["data"]
+    console.print(
+        f"Journal {journal_id} rated into {len(ledgers)} ledger(s) (one per seller), accepted into "
+        f"{len(statements)} statement(s) (one per agreement), queued for the ERP "
+        f"(GET {base_url}/statements?eq(journal.id,{journal_id}))."
+    )
+    return statements
+
+
+def wait_for_erp(
+    console: Console, base_url: str, erp_root: str, statements: list[dict[str, Any]], timeout: float = 60
+) -> bool:
+    """Wait until the daemon has pushed every statement; True when each is Issued with exactly one ERP document
+    (checked with the simulator's own inspection)."""
+    ops = {"Authorization": f"Bearer {DEMO_TOKENS['operations']}"}
+    with httpx.Client(base_url=base_url, timeout=30) as http, httpx.Client(base_url=erp_root, timeout=30) as erp:
+        ids = [statement["id"] for statement in statements]
+        current = {statement_id: "" for statement_id in ids}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = {i: http.get(f"/statements/{i}", headers=ops).json()["status"] for i in ids}
+            if all(status in ("Issued", "Error", "Cancelled") for status in current.values()):
+                break
+            time.sleep(0.5)
+        documents = {i: erp.get("/_sim/documents", params={"external_document_no": i}).json()["documents"] for i in ids}
+        duplicates = erp.get("/_sim/duplicates").json()["count"]
+    issued = [i for i in ids if current[i] == "Issued" and len(documents[i]) == 1]
+    numbers = ", ".join(documents[i][0]["No"] for i in issued)
+    console.print(
+        f"The daemon pushed {len(issued)} of {len(ids)} statement(s) to the ERP simulator: {numbers} "
+        f"(GET {base_url}/statements/{{id}}/erp-attempts; ERP documents: {erp_root}/_sim/documents)."
+    )
+    return len(issued) == len(ids) and duplicates == 0 and bool(ids)
+
+
+def wait_for_invoices(
+    console: Console, base_url: str, erp_root: str, statements: list[dict[str, Any]], timeout: float = 60
+) -> bool:
+    """Let the ERP post the pushed documents and pay every other invoice; wait until the daemon's pulls have
+    linked an invoice or credit memo to every statement and the paid invoices are Paid. True when the demo
+    client sees its own invoices, some of them Paid."""
+    ops = {"Authorization": f"Bearer {DEMO_TOKENS['operations']}"}
+    client = {"Authorization": f"Bearer {DEMO_TOKENS['client']}"}
+    ids = [statement["id"] for statement in statements]
+    with httpx.Client(base_url=base_url, timeout=30) as http, httpx.Client(base_url=erp_root, timeout=30) as erp:
+        erp.post("/_sim/post-now").raise_for_status()
+        linked = _wait_linked(http, ops, ids, timeout)
+        invoices = [http.get(f"/invoices/{i}", headers=ops).json() for i in linked["invoice"]]
+        invoices.sort(key=lambda invoice: (invoice["client"] or {}).get("id") != DEMO_ACCOUNTS["client"])
+        paid = invoices[::2]  # the demo client's first invoice, and every other one
+        for invoice in paid:
+            erp.post("/_sim/payments", json={"documentNo": invoice["erpData"]["documentNo"]}).raise_for_status()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            statuses = [http.get(f"/invoices/{i['id']}", headers=ops).json()["status"] for i in paid]
+            if all(status == "Paid" for status in statuses):
+                break
+            time.sleep(0.5)
+        own = http.get("/invoices?limit=1000", headers=client).json()["data"]
+    console.print(
+        f"The daemon pulled {len(linked['invoice'])} invoice(s) and {len(linked['creditMemo'])} credit memo(s) "
+        f"posted by the ERP; {len(paid)} invoice(s) were paid in the ERP and pulled as Paid. The demo client sees "
+        f"{len(own)} invoice(s) ({sum(i['status'] == 'Paid' for i in own)} Paid): GET {base_url}/invoices."
+    )
+    linked_all = len(linked["invoice"]) + len(linked["creditMemo"]) == len(ids)
+    return linked_all and bool(own) and any(i["status"] == "Paid" for i in own)
+
+
+def _wait_linked(http: httpx.Client, ops: dict[str, str], ids: list[str], timeout: float) -> dict[str, list[str]]:
+    """The invoice / credit memo ids linked to the statements, once all are linked (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = [http.get(f"/statements/{i}", headers=ops).json() for i in ids]
+        linked = {key: [s[key]["id"] for s in current if s.get(key)] for key in ("invoice", "creditMemo")}
+        if len(linked["invoice"]) + len(linked["creditMemo"]) == len(ids) or time.monotonic() > deadline:
+            return linked
+        time.sleep(0.5)
+
+
+def reconciliation_clean(console: Console, http: httpx.Client, ops: dict[str, str]) -> bool:
+    """Statements against their ERP documents (GET /reports/reconciliation): no difference, nothing unlinked."""
+    report = http.get("/reports/reconciliation", headers=ops)
+    report.raise_for_status()
+    summary = report.json()["summary"]
+    console.print(f"Reconciliation: {summary} (GET {http.base_url}reports/reconciliation).")
+    return bool(summary["clean"])
+
+
+def self_check(console: Console, base_url: str, erp_root: str | None = None) -> bool:
     """Exercise the running API end to end; print each check; True when all pass."""
     ops = {"Authorization": f"Bearer {DEMO_TOKENS['operations']}"}
     vendor = {"Authorization": f"Bearer {DEMO_TOKENS['vendor']}"}
@@ -113,7 +243,9 @@ def self_check(console: Console, base_url: str) -> bool:
             if ok:
                 console.print(f"  [green]✓[/green] {name}")
 
-        pair = {"client": {"id": DEMO_ACCOUNTS["client"]}, "vendor": {"id": DEMO_ACCOUNTS["vendor"]}}
+        # the second client and vendor: an Active override for the demo pair would make the billing flow below
+        # skip the demo client's charges (billed manually), and the demo client would see no invoices
+        pair = {"client": {"id": DEMO_ACCOUNTS["client2"]}, "vendor": {"id": DEMO_ACCOUNTS["vendor2"]}}
 
         def override_lifecycle() -> bool:
             created = http.post("/manual-overrides", json={**pair, "name": "demo self-check"}, headers=ops)
@@ -151,6 +283,23 @@ def self_check(console: Console, base_url: str) -> bool:
             "a journal upload is validated in the background",
             lambda: demo_journal(console, base_url)["status"] == "Error",  # the demo file has one bad line
         )
+        pushed: list[dict[str, Any]] = []
+
+        def billing_flow() -> bool:
+            pushed.extend(demo_billing(console, base_url))
+            return pushed != [] and all(statement["status"] == "Queued" for statement in pushed)
+
+        check("a clean journal flows to queued statements", billing_flow)
+        if erp_root is not None:
+            check(
+                "every statement is Issued with exactly one ERP document",
+                lambda: wait_for_erp(console, base_url, erp_root, pushed),
+            )
+            check(
+                "posted documents are pulled as invoices, payments make them Paid",
+                lambda: wait_for_invoices(console, base_url, erp_root, pushed),
+            )
+            check("the reconciliation report is clean", lambda: reconciliation_clean(console, http, ops))
         check(
             "RQL error is a 400 problem",
             lambda: http.get("/manual-overrides?eq(status,Nope)", headers=ops).json()["type"].endswith("invalid-query"),

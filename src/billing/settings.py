@@ -15,6 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from billing.erp.settings import ErpSettings
+from billing.erp_sim.settings import ErpSimSettings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: In a source checkout next to src/; in an installed image, under the working directory.
 DEFAULT_CONFIG = next(
@@ -27,7 +30,12 @@ DEFAULT_CONFIG = next(
 )
 #: Used when BILLING_AUTH__JWT_SECRET is unset; refused when BILLING_ENV=production.
 DEVELOPMENT_JWT_SECRET = "billing-development-secret-change-me-0123456789"
-SECRET_PATHS = (("auth", "jwt_secret"),)
+SECRET_PATHS = (
+    ("auth", "jwt_secret"),
+    ("erp", "auth", "password"),
+    ("erp", "auth", "client_secret"),
+    *(("erp_sim", "auth", key) for key in ("password", "token", "admin_token")),
+)
 
 
 class ConfigurationError(RuntimeError):
@@ -68,6 +76,20 @@ class WorkerSettings(BaseModel):
     retry_backoff_s: float = 5.0  # a failed attempt is retried after this, doubling per attempt
 
 
+class DaemonSettings(BaseModel):
+    """``billing daemon`` (erp-integration.md §5): job intervals, the health/metrics port, shutdown grace."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 9464  # /healthz /readyz /status /metrics; 0 = any free port, unset = none
+    heartbeat_s: float = 10.0
+    push_interval_s: float = 2.0
+    reap_interval_s: float = 30.0
+    housekeeping_interval_s: float = 3600.0
+    pull_interval_s: float = 60.0  # erp.pull.invoices, erp.pull.credit_memos, erp.pull.ledger
+    mark_overdue_interval_s: float = 300.0  # invoices.mark_overdue
+    shutdown_grace_s: float = 20.0
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     format: Literal["console", "json"] = "console"
@@ -92,11 +114,14 @@ class _TomlFile(PydanticBaseSettingsSource):
             data = tomllib.loads(self.path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"Configuration file {self.path} is not valid TOML: {exc}") from exc
-        for section, key in SECRET_PATHS:
-            if key in data.get(section, {}):
+        for path in SECRET_PATHS:
+            node: Any = data
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
                 raise ConfigurationError(
-                    f"{self.path}: '{section}.{key}' is a secret; set it in the environment "
-                    f"(BILLING_{section.upper()}__{key.upper()}), not in a file."
+                    f"{self.path}: '{'.'.join(path)}' is a secret; set it in the environment "
+                    f"(BILLING_{'__'.join(part.upper() for part in path)}), not in a file."
                 )
         return data
 
@@ -112,6 +137,9 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     worker: WorkerSettings = WorkerSettings()
     log: LogSettings = LogSettings()
+    erp: ErpSettings = ErpSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    erp_sim: ErpSimSettings = ErpSimSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -282,6 +282,7 @@ POST /reference/{entity} O
 GET /reference/{entity}/{referenceId} O
 PUT /reference/{entity}/{referenceId} O
 DELETE /reference/{entity}/{referenceId} O
+GET /reports/reconciliation O
 """
 LETTERS = {"C": Role.CLIENT, "V": Role.VENDOR, "O": Role.OPERATIONS}
 

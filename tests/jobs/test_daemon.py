@@ -52,6 +52,7 @@ def test_daemon_validates_queued_uploads_and_exits_0_on_sigterm(tmp_path: Path) 
         "BILLING_DATABASE_URL": url,
         "BILLING_STORAGE__ATTACHMENTS_DIR": str(tmp_path / "files"),
         "BILLING_WORKER__POLL_S": "0.2",
+        "BILLING_DAEMON__HTTP_PORT": "0",
     }
     daemon = subprocess.Popen(
         [sys.executable, "-m", "billing.cli", "daemon", "--replica-id", "test-replica"],
@@ -80,3 +81,47 @@ def test_daemon_validates_queued_uploads_and_exits_0_on_sigterm(tmp_path: Path) 
         journal = session.get(Journal, journal_id)
         assert journal.upload_total > 1 and journal.upload_error == 1
     database.dispose()
+
+
+def test_a_stalled_stop_still_exits_0_within_the_grace_period_plus_5_s(db: Database, database_url: str, tmp_path: Path):
+    """§5.4/§6.18 under a stall: the replica row stays write-locked by someone else, so the heartbeat and the final
+    'stopped' beat cannot finish; the shutdown watchdog still exits 0 within shutdown_grace_s + 5 s."""
+    from sqlalchemy import func, select, update
+
+    from billing.db.models import DaemonReplica
+
+    env = {
+        **os.environ,
+        "BILLING_DATABASE_URL": database_url,
+        "BILLING_ERP__ENABLED": "false",
+        "BILLING_DAEMON__HTTP_PORT": "0",
+        "BILLING_DAEMON__HEARTBEAT_S": "0.2",
+        "BILLING_DAEMON__SHUTDOWN_GRACE_S": "1",
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "billing.cli", "daemon", "--replica-id", "stalled"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        beaten = 0
+        while not beaten and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with db.read_scope() as session:
+                beaten = session.execute(select(func.count()).select_from(DaemonReplica)).scalar_one()
+        assert beaten == 1
+        with db.engine.begin() as connection:  # holds the row (PostgreSQL) or the write lock (SQLite) until the end
+            connection.execute(update(DaemonReplica).values(state="running"))
+            daemon.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            assert daemon.wait(1 + 5) == 0
+            assert time.monotonic() - stopped <= 1 + 5
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    output = daemon.stdout.read() if daemon.stdout else ""
+    assert "daemon.stopping" in output and "daemon.stop.forced" in output, output[-3000:]

@@ -5,112 +5,30 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-import orjson
 import pytest
+from rating_kit import (
+    CLIENT,
+    OPS,
+    SELLER,
+    SOURCES,
+    VENDOR,
+    accepted_journal,
+    charge_line,
+    lines,
+    multi_seller_world,
+    world,
+)
+from sqlalchemy import select
 
 from billing.auth.principal import Principal, Role
-from billing.db.models import ErpOutbox, Journal, WorkItem
+from billing.db.models import Charge, ErpOutbox, Journal, Ledger, Statement, WorkItem
 from billing.errors import InvalidStatus
 from billing.jobs.repository import WorkRepository
-from billing.ledgers.service import LedgerService
+from billing.jobs.worker import run_one
+from billing.ledgers.service import GENERATE_JOB, LedgerService
 from billing.rating.jobs import rate_journal
+from billing.statements.generation import generate_statements
 from conftest import bearer
-
-OPS, VENDOR, CLIENT = "ACC-0000-0001", "ACC-3102-8586", "ACC-8119-0187"
-SELLER = "SEL-7032-1456"
-
-
-def world(*, subscription_markup="15", default_markup="12", policies=None) -> dict:
-    """The spec's minimal reference set (§11.2) with knobs for the markup sources."""
-    return {
-        "accounts": [
-            {"id": OPS, "type": "Operations", "name": "Operator"},
-            {"id": VENDOR, "type": "Vendor", "name": "Vendor Co"},
-            {"id": CLIENT, "type": "Client", "name": "Contoso"},
-            {"id": "ACC-8119-0999", "type": "Client", "name": "Fabrikam"},
-        ],
-        "api-tokens": [
-            {"id": "TKN-0000-0001", "name": "ops", "account": OPS, "secret": "ops-secret"},
-            {"id": "TKN-0000-0002", "name": "vendor", "account": VENDOR, "secret": "vendor-secret"},
-            {"id": "TKN-0000-0003", "name": "client", "account": CLIENT, "secret": "client-secret"},
-            {"id": "TKN-0000-0004", "name": "other client", "account": "ACC-8119-0999", "secret": "other-secret"},
-        ],
-        "sellers": [
-            {
-                "id": SELLER,
-                "name": "Operator Inc.",
-                "externalId": "US",
-                "address": {"country": "US"},
-                "currencies": ["USD"],
-                "erpLink": {"id": "ERP-US", "name": "NAV US", "status": "Active"},
-                "erp": {"company": "CRONUS US", "countryCode": "US"},
-            }
-        ],
-        "buyers": [
-            {
-                "id": "BUY-3731-7971",
-                "name": "Contoso Ltd",
-                "client": CLIENT,
-                "erpCustomers": [{"seller": SELLER, "customerNo": "US-SCU-100064"}],
-            }
-        ],
-        "products": [{"id": "PRD-2426-7318", "name": "Cloud Suite", "vendor": VENDOR}],
-        "items": [
-            {
-                "id": "ITM-2426-7318-0001",
-                "name": "Seat",
-                "product": "PRD-2426-7318",
-                "externalIds": {"vendor": "SKU-STD-01", "operations": "CS01.00001.MP"},
-            }
-        ],
-        "authorizations": [
-            {
-                "id": "AUT-5305-9928",
-                "name": "Cloud Suite US",
-                "vendor": VENDOR,
-                "product": "PRD-2426-7318",
-                "owner": SELLER,
-                "currency": "USD",
-            }
-        ],
-        "agreements": [
-            {
-                "id": "AGR-3617-1129-0665",
-                "name": "Contoso Cloud Suite",
-                "client": CLIENT,
-                "buyer": "BUY-3731-7971",
-                "seller": SELLER,
-                "product": "PRD-2426-7318",
-                "vendor": VENDOR,
-                "defaultMarkup": default_markup,
-            }
-        ],
-        "subscriptions": [
-            {
-                "id": "SUB-0356-5642-8669",
-                "name": "Seats",
-                "agreement": "AGR-3617-1129-0665",
-                "items": ["ITM-2426-7318-0001"],
-                "price": {"markup": subscription_markup},
-            }
-        ],
-        "pricing-policies": policies or [],
-    }
-
-
-def charge_line(entry: str, quantity="10", unit_pp="10", ppx1="100") -> bytes:
-    return orjson.dumps(
-        {
-            "externalIds": {"vendor": entry},
-            "search": {
-                "source": {"type": "Subscription", "criteria": "id", "value": "SUB-0356-5642-8669"},
-                "item": {"criteria": "item.id", "value": "ITM-2426-7318-0001"},
-            },
-            "period": {"start": "2025-06-01", "end": "2025-06-30"},
-            "quantity": quantity,
-            "price": {"unitPP": unit_pp, "PPx1": ppx1},
-        }
-    )
 
 
 @pytest.fixture
@@ -552,3 +470,34 @@ class TestConcurrentAccept:
         )
         with db.read_scope() as session:
             assert session.query(WorkItem).filter_by(kind="ledger.generate").count() == 1
+
+
+class TestLedgersAcceptedTogether:
+    def test_are_generated_in_one_pass_and_a_later_one_on_its_own(self, api, db, drain, ops, settings):
+        """The first ``ledger.generate`` item claims the journal's other due ones (one rewrite of the charges)."""
+        journal_id = accepted_journal(api, drain, multi_seller_world(), lines(60))
+        drain()
+        operator = Principal(OPS, Role.OPERATIONS, {"id": "USR-0000-0001", "name": "o", "icon": ""})
+        with db.read_scope() as session:
+            ledgers = sorted(ledger.id for ledger in session.execute(select(Ledger)).scalars())
+        assert len(ledgers) == 4
+        for ledger_key in ledgers[:3]:
+            with db.session_scope() as session:
+                LedgerService(session, operator).accept(ledger_key)
+        assert run_one(db, settings, GENERATE_JOB, generate_statements, "one-worker")
+        with db.read_scope() as session:
+            assert {
+                item.state for item in session.execute(select(WorkItem).where(WorkItem.kind == GENERATE_JOB)).scalars()
+            } == {"done"}
+            statuses = {ledger.id: ledger.status for ledger in session.execute(select(Ledger)).scalars()}
+        assert statuses == {**dict.fromkeys(ledgers[:3], "Generated"), ledgers[3]: "Review"}
+        with db.session_scope() as session:
+            LedgerService(session, operator).accept(ledgers[3])
+        assert drain() == 1
+        with db.read_scope() as session:
+            assert session.get(Journal, journal_id).status == "Accepted"
+            statements = list(session.execute(select(Statement)).scalars())
+            pairs = session.execute(select(Charge.ledger_id, Charge.agreement_id, Charge.statement_id).distinct()).all()
+        assert len(statements) == len({(s.ledger_id, s.agreement_id) for s in statements}) == len(SOURCES)
+        by_pair = {(s.ledger_id, s.agreement_id): s.id for s in statements}
+        assert all(by_pair[(ledger, agreement)] == statement for ledger, agreement, statement in pairs)

@@ -1,4 +1,4 @@
-"""All SQL for attachments (and, for now, the lookup of their journal parents)."""
+"""All SQL for attachments and the scoped look-up of their parents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.attachments.schemas import TYPES
-from billing.db.models import Attachment, Journal
+from billing.db.models import Attachment, CreditMemo, CustomLedger, Invoice, Journal, Ledger, Statement
 from billing.db.query import ListSpec
 from billing.kit.ids import new_id
 from billing.kit.rql import Field, FieldType
@@ -61,11 +61,35 @@ class AttachmentRepository:
             Attachment.is_deleted.is_(False),
         )
 
-    # The journals repository will own this query once the journals domain lands; attachments only need the
-    # scoped existence check and the fields of JournalRef.
     def journal(self, journal_id: str, *, vendor_id: str | None) -> Journal | None:
         """The journal, or None when it does not exist or (``vendor_id`` given) belongs to another vendor."""
         stmt = select(Journal).where(Journal.id == journal_id)
         if vendor_id is not None:
             stmt = stmt.where(Journal.vendor_id == vendor_id)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def ledger(self, ledger_id: str) -> Ledger | None:
+        return self.session.get(Ledger, ledger_id)
+
+    def custom_ledger(self, ledger_id: str) -> CustomLedger | None:
+        return self.session.get(CustomLedger, ledger_id)
+
+    def statement(self, statement_id: str, *, client_id: str | None) -> Statement | None:
+        """The statement, or None when it does not exist or (``client_id`` given) belongs to another client."""
+        stmt = select(Statement).where(Statement.id == statement_id)
+        if client_id is not None:
+            stmt = stmt.where(Statement.client_id == client_id)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def invoice(self, invoice_id: str, *, client_id: str | None) -> Invoice | None:
+        """The invoice, or None when it does not exist or (``client_id`` given) belongs to another client."""
+        stmt = select(Invoice).where(Invoice.id == invoice_id)
+        if client_id is not None:
+            stmt = stmt.where(Invoice.client_id == client_id)
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def credit_memo(self, credit_memo_id: str, *, client_id: str | None) -> CreditMemo | None:
+        stmt = select(CreditMemo).where(CreditMemo.id == credit_memo_id)
+        if client_id is not None:
+            stmt = stmt.where(CreditMemo.client_id == client_id)
         return self.session.execute(stmt).scalar_one_or_none()

@@ -107,10 +107,110 @@ JOURNAL = Parent(
     with_vendor=True,
 )
 
-#: Every parent whose attachment routes are served. Ledgers, custom ledgers, statements, invoices and credit
-#: memos join with their loaders (LEA/CLA ×2 groups; SOA/INA/CMA ×3 groups; invoices and credit memos
-#: ``with_is_external=True``).
-PARENTS: tuple[Parent, ...] = (JOURNAL,)
+
+def load_ledger(caller: Caller, ledger_id: str) -> ParentInfo:
+    scoped_account(caller, "ledger")
+    ledger = AttachmentRepository(caller.session).ledger(ledger_id)
+    if ledger is None:
+        raise NotFound.object("Ledger", ledger_id)
+    return ParentInfo(id=ledger.id, ref={"id": ledger.id, "name": ledger.name}, status=ledger.status)
+
+
+def load_custom_ledger(caller: Caller, ledger_id: str) -> ParentInfo:
+    scoped_account(caller, "custom_ledger")
+    ledger = AttachmentRepository(caller.session).custom_ledger(ledger_id)
+    if ledger is None:
+        raise NotFound.object("Custom ledger", ledger_id)
+    return ParentInfo(
+        id=ledger.id,
+        ref={"id": ledger.id, "name": ledger.name},
+        read_only=ledger.status == "Deleted",
+        status=ledger.status,
+    )
+
+
+def load_statement(caller: Caller, statement_id: str) -> ParentInfo:
+    """A statement parent in the caller's scope: a client sees only its own statements (§2.4)."""
+    client_id = scoped_account(caller, "statement")
+    statement = AttachmentRepository(caller.session).statement(statement_id, client_id=client_id)
+    if statement is None:
+        raise NotFound.object("Statement", statement_id)
+    return ParentInfo(id=statement.id, ref={"id": statement.id, "name": statement.name}, status=statement.status)
+
+
+LEDGER = Parent(
+    resource="ledger",
+    segment="ledgers",
+    param="ledgerId",
+    label="Ledger",
+    prefix="LEA",
+    groups=2,
+    ref_field="ledger",
+    load=load_ledger,
+)
+CUSTOM_LEDGER = Parent(
+    resource="custom_ledger",
+    segment="custom-ledgers",
+    param="customLedgerId",
+    label="Custom ledger",
+    prefix="CLA",
+    groups=2,
+    ref_field="customLedger",
+    load=load_custom_ledger,
+)
+STATEMENT = Parent(
+    resource="statement",
+    segment="statements",
+    param="statementId",
+    label="Statement",
+    prefix="SOA",
+    groups=3,
+    ref_field="statement",
+    load=load_statement,
+)
+
+
+def load_invoice(caller: Caller, invoice_id: str) -> ParentInfo:
+    """An invoice parent in the caller's scope: a client sees only its own invoices (§2.4)."""
+    invoice = AttachmentRepository(caller.session).invoice(invoice_id, client_id=scoped_account(caller, "invoice"))
+    if invoice is None:
+        raise NotFound.object("Invoice", invoice_id)
+    return ParentInfo(id=invoice.id, ref={"id": invoice.id}, status=invoice.status)
+
+
+def load_credit_memo(caller: Caller, credit_memo_id: str) -> ParentInfo:
+    client_id = scoped_account(caller, "credit_memo")
+    credit_memo = AttachmentRepository(caller.session).credit_memo(credit_memo_id, client_id=client_id)
+    if credit_memo is None:
+        raise NotFound.object("Credit memo", credit_memo_id)
+    return ParentInfo(id=credit_memo.id, ref={"id": credit_memo.id}, status=credit_memo.status)
+
+
+INVOICE = Parent(
+    resource="invoice",
+    segment="invoices",
+    param="invoiceId",
+    label="Invoice",
+    prefix="INA",
+    groups=3,
+    ref_field="invoice",
+    load=load_invoice,
+    with_is_external=True,
+)
+CREDIT_MEMO = Parent(
+    resource="credit_memo",
+    segment="credit-memos",
+    param="creditMemoId",
+    label="Credit memo",
+    prefix="CMA",
+    groups=3,
+    ref_field="creditMemo",
+    load=load_credit_memo,
+    with_is_external=True,
+)
+
+#: Every parent whose attachment routes are served.
+PARENTS: tuple[Parent, ...] = (JOURNAL, LEDGER, CUSTOM_LEDGER, STATEMENT, INVOICE, CREDIT_MEMO)
 
 
 class AttachmentService:

@@ -33,6 +33,7 @@ SCOPES: dict[str, dict[Role, Scope]] = {
     "invoice": {C: Scope.OWN_CLIENT, O: Scope.ALL},
     "credit_memo": {C: Scope.OWN_CLIENT, O: Scope.ALL},
     "reference": {O: Scope.ALL},
+    "report": {O: Scope.ALL},
 }
 
 
@@ -183,6 +184,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     _cap("reference.get", "GET", "/reference/{entity}/{referenceId}", {O}, "reference"),
     _cap("reference.update", "PUT", "/reference/{entity}/{referenceId}", {O}, "reference"),
     _cap("reference.delete", "DELETE", "/reference/{entity}/{referenceId}", {O}, "reference"),
+    # Reports (service extension): statements against posted ERP documents
+    _cap("report.reconciliation", "GET", "/reports/reconciliation", {O}, "report"),
 )
 
 BY_NAME: dict[str, Capability] = {cap.name: cap for cap in CAPABILITIES}

@@ -82,8 +82,15 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
+#: One decoder for every read (``json.loads`` with ``parse_float`` builds a new one per call, which costs about
+#: as much as decoding a small document; list pages decode a few thousand).
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def json_loads(text: str | bytes) -> Any:
     """Numbers with a fraction or exponent come back as `Decimal`, never float."""
+    if isinstance(text, str):
+        return _DECODER.decode(text)
     return json.loads(text, parse_float=Decimal)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from billing.custom_ledgers.jobs import generate_custom_statements, validate_custom_ledger
+from billing.custom_ledgers.service import GENERATE_JOB as CUSTOM_GENERATE_JOB
+from billing.custom_ledgers.service import VALIDATE_JOB as CUSTOM_VALIDATE_JOB
 from billing.jobs.worker import Handler
 from billing.journals.jobs import validate_journal
 from billing.journals.service import RATE_JOB, VALIDATE_JOB
@@ -15,4 +18,6 @@ HANDLERS: dict[str, Handler] = {
     RATE_JOB: rate_journal,
     LEDGER_RATE_JOB: rerate_ledger,
     GENERATE_JOB: generate_statements,
+    CUSTOM_VALIDATE_JOB: validate_custom_ledger,
+    CUSTOM_GENERATE_JOB: generate_custom_statements,
 }

@@ -92,11 +92,10 @@ def _action(action: str) -> Callable[..., Response]:
 ChargeFileDep = Annotated[Multipart, Depends(multipart_form(lambda settings: settings.api.max_charge_file_bytes))]
 
 
-def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response:
-    """Multipart part ``file`` (JSONL or XLSX, §8.1); other parts are ignored (the official client sends some)."""
-    journals = service(ctx)
-    journal_id = path_id(journalId, LABEL)
-    journals.get(journal_id)  # 404 first (§2.5)
+def charge_file(ctx: Ctx, form: Multipart) -> tuple[UploadFile, str]:
+    """The multipart part ``file`` and its detected format (``jsonl``/``xlsx``): 400 without it, 413 above
+    ``api.max_charge_file_bytes``, 415 when it is neither (§8.1, §8.7). Other parts are ignored (the official
+    client sends some)."""
     file = form.checked().get("file")
     if not isinstance(file, UploadFile):
         raise ValidationFailed.one("file", "The 'file' part is required.")
@@ -106,9 +105,18 @@ def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response
     head = file.file.read(8)
     file.file.seek(0)
     try:
-        file_format = detect_format(file.content_type, file.filename, head)
+        return file, detect_format(file.content_type, file.filename, head)
     except UnsupportedFormat as exc:
         raise UnsupportedMediaType(exc.message) from None
+
+
+def upload_journal(journalId: str, ctx: CtxDep, form: ChargeFileDep) -> Response:
+    """Multipart part ``file``: JSONL or XLSX (§8.1)."""
+    journals = service(ctx)
+    journal_id = path_id(journalId, LABEL)
+    journals.get(journal_id)  # 404 first (§2.5)
+    file, file_format = charge_file(ctx, form)
+    limit = ctx.settings.api.max_charge_file_bytes
     journal = journals.upload(
         journal_id,
         stream=file.file,

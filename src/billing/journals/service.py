@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy.orm import Session
 
 from billing.attachments.service import JOURNAL as JOURNAL_PARENT
@@ -127,7 +128,7 @@ class JournalService:
             elif name in writable:
                 value = getattr(data, name)
                 if name in ("name", "due_date") and value is None:
-                    raise ValidationFailed.one(_camel(name), "The property cannot be null.")
+                    raise ValidationFailed.one(to_camel(name), "The property cannot be null.")
                 setattr(journal, name, value)
                 changed = True
         if changed:
@@ -208,8 +209,3 @@ class JournalService:
         if file_format:  # regenerate leaves it out: the job detects it from the stored file
             payload["format"] = file_format
         WorkRepository(self.session).enqueue(VALIDATE_JOB, journal.id, payload)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)

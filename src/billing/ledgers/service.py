@@ -14,6 +14,7 @@ from billing.kit.timeutil import utcnow
 from billing.ledgers.repository import LedgerRepository
 from billing.ledgers.schemas import LedgerUpdate
 from billing.reference.users import operations_user
+from billing.statements.queueing import queue_generated
 from billing.statements.repository import StatementRepository
 
 LABEL = "Ledger"
@@ -87,14 +88,8 @@ class LedgerService:
         ledger = self.get(ledger_id, for_update=True)
         now = utcnow()
         TRANSITIONS.apply(ledger, "queue", self.principal.actor, now)
-        statements = StatementRepository(self.session)
-        for statement in statements.of_ledger(ledger.id):
-            if statement.status == "Generated" and statement.billing_type == "Automated":
-                statement.status = "Queued"
-                statement.queued_at = now
-                statement.audit = with_events(statement.audit, ["queued"], self.principal.actor, now)
-                statement.updated_at = now
-                statements.arm_outbox(statement, now)
+        automated = [s for s in StatementRepository(self.session).of_ledger(ledger.id) if s.billing_type == "Automated"]
+        queue_generated(self.session, automated, self.principal.actor, now)
         return ledger
 
 

@@ -1,19 +1,32 @@
 """Rating (billing-api.md §9.1–9.4): journal accept → one ledger per seller, every charge rated.
 
-The handler is idempotent and resumable: ledger ids are deterministic (journal digits + seller digits), a
-ledger still in ``Rating`` is (re-)rated from its charges, and the journal moves to ``Generated`` only when
-every ledger is ``Review`` or ``Error``. Charges are read in keyset batches and written back with one
-executemany per batch; no ORM object per charge. When the job keeps failing, the journal returns to
-``Review`` with ``BJO:0004`` and the partial ledgers are removed (§7.1).
+Set-based: a charge's outcome depends only on its rating keys (seller, client, agreement, subscription,
+asset, item), a few thousand distinct values even for a million charges. A journal's charges are rated in
+ranges of `LINES_PER_TRANSACTION` file lines, one transaction each, in file order (every page of the charge
+table is written once; no transaction holds SQLite's write lock for long): the range's distinct keys are read
+with one ``SELECT DISTINCT``, resolved once each by `ChargeRater` (manual override → Skipped, missing
+reference → Error, else the markup), and the range's charges are assigned to their seller's ledger and rated
+by one UPDATE joined to that plan, the prices computed by the database (`billing.rating.repository`); its
+totals per ledger are summed in SQL while its pages are still cached. No charge is read into Python.
+
+Idempotent and resumable: ledger ids are deterministic (journal digits + seller digits); each range's
+transaction first renews the lease (a run whose lease was taken over stops without writing); rating a charge
+again gives the same values, so a resumed run simply rates every ledger still in ``Rating`` again; the last
+transaction moves them to ``Review`` or ``Error`` with the totals of the run and the journal to ``Generated``,
+together.
+When the job keeps failing, the journal returns to ``Review`` with ``BJO:0004`` and the partial ledgers are
+removed (§7.1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import structlog
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR
@@ -25,15 +38,19 @@ from billing.journals.repository import JournalRepository
 from billing.journals.service import RATE_JOB
 from billing.kit.audit import created, with_events
 from billing.kit.ids import digits_of
+from billing.kit.money import round6
 from billing.kit.timeutil import utcnow
 from billing.overrides.repository import OverrideRepository
-from billing.rating.pricing import MarkupResolver, PriceSummary, rate, summary
-from billing.rating.repository import RatingRepository
+from billing.rating.pricing import MarkupResolver, PriceSummary, factor, summary
+from billing.rating.repository import RatingRepository, Totals
 from billing.reference.repository import ReferenceRepository
 from billing.settings import Settings
 
 log = structlog.get_logger("billing.rating")
 LEDGER_FAILED = "BLE:0001"
+#: File lines whose charges a journal rating transaction rates (split children included).
+LINES_PER_TRANSACTION = 100_000
+_EXACT = Context(prec=60)
 
 
 def ledger_id(journal_id: str, seller_id: str) -> str:
@@ -51,40 +68,68 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         if claim.attempts > settings.worker.max_attempts:
             _give_up(session, journal, claim)
             return
-        ledgers = _ensure_ledgers(session, journal)
+        ledgers = {
+            ledger.seller_id: ledger.id for ledger in _ensure_ledgers(session, journal) if ledger.status == "Rating"
+        }
         rater = charge_rater(session, journal.vendor_id)
-        pending = [ledger.id for ledger in ledgers if ledger.status == "Rating"]
+        bounds = RatingRepository(session).seq_bounds(journal.id)
 
-    for pending_id in pending:
-        _rate_ledger(database, settings, claim, pending_id, rater)
+    lease = timedelta(seconds=settings.worker.lease_s)
+    width = LINES_PER_TRANSACTION * 100  # seq = line × 100 + child
+    totals: dict[str | None, list[Totals]] = {}  # by ledger (None: split parents), summed range by range
+    for low in range(bounds[0], bounds[1] + 1, width) if bounds else ():
+        with database.session_scope() as session:
+            if not WorkRepository(session).renew(claim, lease):
+                raise RuntimeError("rating lease lost")  # another worker owns the journal now
+            repository = RatingRepository(session)
+            lines = repository.of_lines(claim.object_id, low, low + width)
+            charges = lines & repository.assignable()
+            repository.rate(charges, rater.plan(repository.rating_keys(charges), ledgers), utcnow())
+            for ledger_key, part in repository.totals_by_ledger(lines).items():
+                totals.setdefault(ledger_key, []).extend(part)
 
     with database.session_scope() as session:
+        if not WorkRepository(session).renew(claim, lease):
+            raise RuntimeError("rating lease lost")
         journal = JournalRepository(session).get_any(claim.object_id, for_update=True)
         if journal is None or journal.status != "Generating":
             return
-        repository = RatingRepository(session)
-        totals = repository.totals_by_status(journal_id=journal.id)
-        _apply_summary(journal, summary((s, pp, sp) for s, _, pp, sp in totals), keep_pp=True)
-        journal.processing = _counters(totals)
         now = utcnow()
+        for ledger in RatingRepository(session).ledgers_of_journal(journal.id):
+            if ledger.status == "Rating":
+                _conclude(ledger, _merge(totals.get(ledger.id, [])), now)
+        everything = _merge(part for parts in totals.values() for part in parts)
+        _apply_summary(journal, summary((s, pp, sp) for s, _, pp, sp in everything), keep_pp=True)
+        journal.processing = _counters(everything)
         journal.status = "Generated"
         journal.audit = with_events(journal.audit, ["generated"], SYSTEM_ACTOR, now)
         journal.updated_at = now
         WorkRepository(session).finish(claim)
-    log.info("rating.journal_rated", journal_id=claim.object_id, ledgers=len(pending))
+    log.info("rating.journal_rated", journal_id=claim.object_id, ledgers=len(ledgers))
 
 
 def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
-    """Work handler for ``ledger.rate`` (ledger recalculate): re-rate with current reference data (§9.1)."""
+    """Work handler for ``ledger.rate`` (ledger recalculate): re-rate with current reference data (§9.1), in
+    one transaction."""
     with database.session_scope() as session:
-        ledger = session.get(Ledger, claim.object_id)
+        if not WorkRepository(session).renew(claim, timedelta(seconds=settings.worker.lease_s)):
+            raise RuntimeError("rating lease lost")
+        ledger = session.get(Ledger, claim.object_id, with_for_update=True)
         if ledger is None or ledger.status != "Rating":
             WorkRepository(session).finish(claim)
             return
-        rater = charge_rater(session, ledger.vendor_id)
-    _rate_ledger(database, settings, claim, claim.object_id, rater)
-    with database.session_scope() as session:
+        repository = RatingRepository(session)
+        now = utcnow()
+        rate_charges(session, ledger, repository.of_ledger(ledger), now)
+        _conclude(ledger, repository.totals_by_status(ledger_id=ledger.id), now)
         WorkRepository(session).finish(claim)
+
+
+def rate_charges(session: Session, ledger: Ledger, charges: ColumnElement[bool], now: datetime) -> None:
+    """Rate some of a ledger's charges (all of them; a statement's when it is recalculated) in one UPDATE."""
+    repository = RatingRepository(session)
+    plan = charge_rater(session, ledger.vendor_id).plan(repository.rating_keys(charges), {ledger.seller_id: ledger.id})
+    repository.rate(charges, plan, now)
 
 
 def charge_rater(session: Session, vendor_id: str) -> ChargeRater:
@@ -96,7 +141,7 @@ def charge_rater(session: Session, vendor_id: str) -> ChargeRater:
 
 
 class ChargeRater:
-    """Rates one charge row per §9.2 with reference data and overrides read once per run."""
+    """Decides §9.2 once per rating key, with reference data and overrides read once per run."""
 
     def __init__(
         self,
@@ -110,49 +155,66 @@ class ChargeRater:
         self.vendor_id = vendor_id
         sources = {**world["subscriptions"], **world["assets"]}
         self.markups = MarkupResolver(world["agreements"], sources, policies)
+        self._outcomes: dict[tuple[str | None, ...], dict[str, Any]] = {}
 
-    def __call__(self, row: Any, now: datetime) -> dict[str, Any]:
-        values: dict[str, Any] = {"id": row.id, "updated_at": now}
-        blank = {"unit_sp": None, "spx1": None, "markup": None, "margin": None, "currency_sale": None}
-        if (row.client_id, self.vendor_id) in self.manual:
-            return {
-                **values,
-                **blank,
-                "billing_type": "Manual",
-                "processing_status": "Skipped",
-                "processing_errors": None,
-            }
-        values["billing_type"] = "Automated"
-        missing = self._missing(row)
+    def plan(self, keys: Iterable[tuple[str | None, ...]], ledgers: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The plan rows of the distinct (seller, client, agreement, subscription, asset, item) keys whose seller
+        has a ledger in ``ledgers`` (seller → ledger id); the charges of other sellers are left alone."""
+        rows = []
+        for seller_id, *rest in keys:
+            if seller_id is not None and seller_id in ledgers:
+                outcome = self._outcomes.get(tuple(rest))
+                if outcome is None:
+                    outcome = self._outcomes[tuple(rest)] = self.outcome(*rest)
+                rows.append({"seller_id": seller_id, "ledger_id": ledgers[seller_id], **outcome})
+        return rows
+
+    def outcome(
+        self,
+        client_id: str | None,
+        agreement_id: str | None,
+        subscription_id: str | None,
+        asset_id: str | None,
+        item_id: str | None,
+    ) -> dict[str, Any]:
+        """Billing type, processing status and errors, stored markup and ``1 + markup/100`` (None unless Ready)."""
+        keys = {
+            "client_id": client_id,
+            "agreement_id": agreement_id,
+            "subscription_id": subscription_id,
+            "asset_id": asset_id,
+            "item_id": item_id,
+        }
+        unrated = {"errors": None, "markup": None, "factor": None}
+        if (client_id, self.vendor_id) in self.manual:
+            return {**keys, **unrated, "billing_type": "Manual", "status": "Skipped"}
+        missing = self._missing(agreement_id, subscription_id, asset_id, item_id)
         if missing:
-            return {**values, **blank, "processing_status": "Error", "processing_errors": [missing]}
-        markup = self.markups.markup_for(agreement_id=row.agreement_id, source_id=row.subscription_id or row.asset_id)
-        rated = rate(row.unit_pp, row.quantity, row.ppx1, markup)
+            return {**keys, **unrated, "billing_type": "Automated", "status": "Error", "errors": [missing]}
+        markup = self.markups.markup_for(agreement_id=agreement_id or "", source_id=subscription_id or asset_id)
         return {
-            **values,
-            "unit_sp": rated.unit_sp,
-            "spx1": rated.spx1,
-            "markup": rated.markup,
-            "margin": rated.margin,
-            "currency_sale": row.currency_purchase,  # sale currency = purchase currency, rate 1 (§9.6)
-            "processing_status": "Ready",
-            "processing_errors": None,
+            **keys,
+            "billing_type": "Automated",
+            "status": "Ready",
+            "errors": None,
+            "markup": round6(markup),
+            "factor": factor(markup),
         }
 
-    def _missing(self, row: Any) -> str | None:
-        for label, entity, object_id in (
-            ("Agreement", "agreements", row.agreement_id),
-            ("Subscription", "subscriptions", row.subscription_id),
-            ("Asset", "assets", row.asset_id),
-            ("Item", "items", row.item_id),
-        ):
+    def _missing(self, *ids: str | None) -> str | None:
+        for (label, entity), object_id in zip(_REFERENCES, ids, strict=True):
             if object_id and object_id not in self.world[entity]:
                 return f"{label} '{object_id}' no longer exists."
         return None
 
 
+#: What `ChargeRater._missing` checks, in order: (label, reference entity).
+_REFERENCES = (("Agreement", "agreements"), ("Subscription", "subscriptions"), ("Asset", "assets"), ("Item", "items"))
+
+
 def _ensure_ledgers(session: Session, journal: Journal) -> list[Ledger]:
-    """One ledger per seller (created once; a resumed run finds them), charges assigned, split parents marked."""
+    """One ledger per seller (created once; a resumed run finds them), split parents marked. Charges are
+    assigned to their ledger when they are rated."""
     repository = RatingRepository(session)
     existing = {ledger.seller_id: ledger for ledger in repository.ledgers_of_journal(journal.id)}
     references = ReferenceRepository(session)
@@ -179,35 +241,24 @@ def _ensure_ledgers(session: Session, journal: Journal) -> list[Ledger]:
             updated_at=now,
         )
         session.add(ledger)
-        session.flush()
-        repository.assign(journal.id, seller_id, ledger.id)
         existing[seller_id] = ledger
+    session.flush()
     repository.mark_split_parents(journal.id)
     return sorted(existing.values(), key=lambda ledger: ledger.id)
 
 
-def _rate_ledger(database: Database, settings: Settings, claim: Claim, ledger_id_: str, rater: ChargeRater) -> None:
-    """Rate every charge of a ledger batch by batch, then its summary and status, in one transaction."""
-    with database.session_scope() as session:
-        if not WorkRepository(session).renew(claim, timedelta(seconds=settings.worker.lease_s)):
-            raise RuntimeError("rating lease lost")  # another worker owns the journal now
-        repository = RatingRepository(session)
-        now = utcnow()
-        for rows in repository.charges_to_rate(ledger_id_, settings.worker.batch_size):
-            repository.write_rated([rater(row, now) for row in rows])
-        ledger = session.get(Ledger, ledger_id_, with_for_update=True)
-        assert ledger is not None
-        totals = repository.totals_by_status(ledger_id=ledger_id_)
-        counters = _counters(totals)
-        _apply_summary(ledger, summary((s, pp, sp) for s, _, pp, sp in totals))
-        ledger.processing = counters
-        failed = counters["error"]
-        ledger.error = (
-            billing_error(LEDGER_FAILED, f"{failed} of {counters['total']} charges failed rating.") if failed else None
-        )
-        ledger.status = "Error" if failed else "Review"
-        ledger.audit = with_events(ledger.audit, [ledger.status.lower()], SYSTEM_ACTOR, now)
-        ledger.updated_at = now
+def _conclude(ledger: Ledger, totals: list[Totals], now: datetime) -> None:
+    """A rated ledger's summary, counters and status: Review, or Error when a charge failed (§7.2)."""
+    counters = _counters(totals)
+    _apply_summary(ledger, summary((s, pp, sp) for s, _, pp, sp in totals))
+    ledger.processing = counters
+    failed = counters["error"]
+    ledger.error = (
+        billing_error(LEDGER_FAILED, f"{failed} of {counters['total']} charges failed rating.") if failed else None
+    )
+    ledger.status = "Error" if failed else "Review"
+    ledger.audit = with_events(ledger.audit, [ledger.status.lower()], SYSTEM_ACTOR, now)
+    ledger.updated_at = now
 
 
 def _give_up(session: Session, journal: Journal, claim: Claim) -> None:
@@ -224,7 +275,20 @@ def _give_up(session: Session, journal: Journal, claim: Claim) -> None:
     WorkRepository(session).finish(claim, "failed", journal.error["message"])
 
 
-def _counters(totals: list[tuple[str | None, int, Decimal | None, Decimal | None]]) -> dict[str, int]:
+def _merge(parts: Iterable[Totals]) -> list[Totals]:
+    """`Totals` of several sets of charges, added up by processing status."""
+    merged: dict[str | None, Totals] = {}
+    for status, count, pp, sp in parts:
+        _, n, p, s = merged.get(status, (status, 0, None, None))
+        merged[status] = (status, n + count, _add(p, pp), _add(s, sp))
+    return list(merged.values())
+
+
+def _add(left: Decimal | None, right: Decimal | None) -> Decimal | None:
+    return right if left is None else left if right is None else _EXACT.add(left, right)
+
+
+def _counters(totals: list[Totals]) -> dict[str, int]:
     by_status = {status: count for status, count, _, _ in totals}
     return {
         "total": sum(by_status.values()),

@@ -1,7 +1,9 @@
 """Pure pricing functions for rating (billing-api.md §9.2–9.4); no database access.
 
-All arithmetic is exact decimal with a wide context; intermediates are never rounded and every stored value is
-rounded once with `round6` (§3.3).
+All arithmetic is exact decimal: products are computed in a context wide enough never to round them, the one
+division (margin) keeps 60 digits, far more than its rounding to 6 places can notice; every stored value is
+rounded once with `round6` (§3.3). The ``rated_*_micros`` functions are the same arithmetic on integer
+millionths, the form in which SQLite stores money: set-based rating calls them from SQL there.
 """
 
 from __future__ import annotations
@@ -9,13 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 from billing.kit.money import round6
 
-__all__ = ["MarkupResolver", "PriceSummary", "Rated", "rate", "rate_given_prices", "summary"]
+__all__ = [
+    "MarkupResolver",
+    "PriceSummary",
+    "Rated",
+    "factor",
+    "rate",
+    "rate_given_prices",
+    "rated_margin_micros",
+    "rated_spx1_micros",
+    "rated_unit_sp_micros",
+    "summary",
+]
 
 _PREC = 60
+#: Digits that keep every product exact: unitPP and quantity have ≤ 21 digits (|x| < 10^15, 6 places) and
+#: ``1 + markup/100`` ≤ 81 (a 60-digit markup converted from a margin, down to 10^-67).
+_EXACT_PREC = 150
+_MICRO = 10**6
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 #: Processing statuses whose charges are not billable (§9.4): split parents and failures.
@@ -132,6 +150,13 @@ def _margin(spx1: Decimal, ppx1: Decimal) -> Decimal | None:
         return round6((spx1 - ppx1) / spx1 * _HUNDRED)
 
 
+def factor(markup: Decimal) -> Decimal:
+    """``1 + markup/100``, exactly: what unitPP is multiplied by (§9.3)."""
+    with localcontext() as ctx:
+        ctx.prec = _EXACT_PREC
+        return 1 + markup / _HUNDRED
+
+
 def rate(unit_pp: Decimal, quantity: Decimal, ppx1: Decimal, markup: Decimal) -> Rated:
     """Price a charge from its purchase prices and resolved markup (§9.3).
 
@@ -140,10 +165,48 @@ def rate(unit_pp: Decimal, quantity: Decimal, ppx1: Decimal, markup: Decimal) ->
     (rounded) SPx1 and PPx1, so a charge's margin is reproducible from its own displayed prices.
     """
     with localcontext() as ctx:
-        ctx.prec = _PREC
-        unit_sp = unit_pp * (1 + markup / _HUNDRED)
+        ctx.prec = _EXACT_PREC
+        unit_sp = unit_pp * factor(markup)
         spx1 = round6(unit_sp * quantity)
     return Rated(unit_sp=round6(unit_sp), spx1=spx1, markup=round6(markup), margin=_margin(spx1, round6(ppx1)))
+
+
+def _half_away(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded to an integer, half away from zero (exact)."""
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+@lru_cache(maxsize=256)
+def _ratio(factor_text: str) -> tuple[int, int]:
+    return Decimal(factor_text).as_integer_ratio()
+
+
+@lru_cache(maxsize=1 << 14)
+def rated_unit_sp_micros(unit_pp: int, factor_text: str) -> int:
+    """`rate`'s unitSP in millionths, from unitPP in millionths and `factor` as text."""
+    numerator, denominator = _ratio(factor_text)
+    return _half_away(unit_pp * numerator, denominator)
+
+
+@lru_cache(maxsize=1 << 14)
+def rated_spx1_micros(unit_pp: int, quantity: int, factor_text: str) -> int:
+    """`rate`'s SPx1 in millionths (unitPP and quantity in millionths)."""
+    numerator, denominator = _ratio(factor_text)
+    return _half_away(unit_pp * numerator * quantity, denominator * _MICRO)
+
+
+@lru_cache(maxsize=1 << 14)
+def rated_margin_micros(unit_pp: int, quantity: int, ppx1: int, factor_text: str) -> int | None:
+    """`rate`'s margin in millionths (None when SPx1 = 0), computed exactly. `rate` rounds a 60-digit quotient
+    to the same value: it is off by less than 10^-36, while an exact quotient of such amounts is either a half
+    or at least 5·10^-28 away from one."""
+    spx1 = rated_spx1_micros(unit_pp, quantity, factor_text)
+    return None if spx1 == 0 else _half_away(100 * _MICRO * (spx1 - ppx1), spx1)
 
 
 def rate_given_prices(unit_pp: Decimal, unit_sp: Decimal, quantity: Decimal) -> Rated:

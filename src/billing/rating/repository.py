@@ -1,29 +1,76 @@
-"""All SQL of rating: ledgers of a journal, charges read in keyset batches, rated values written in sets."""
+"""All SQL of rating: ledgers of a journal, the rating keys of a set of charges, and the set-based rating UPDATE.
+
+A charge's outcome depends only on its `RATING_KEYS`, a few thousand groups even for a million charges. The
+job resolves each group once and hands the plan over here; `rate` puts it in a temporary table and rates every
+charge of the set with one UPDATE joined to it. Prices are computed by the database, exactly:
+PostgreSQL in ``NUMERIC`` (``1 + markup/100`` is passed with all its digits), SQLite, whose money is integer
+millionths, through the deterministic functions of `billing.rating.pricing` registered on the connection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Dialect,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from billing.db.models import Charge, Ledger
-from billing.db.types import Money
+from billing.db.scratch import scratch_table
+from billing.db.types import Document, Money
+from billing.rating.pricing import rated_margin_micros, rated_spx1_micros, rated_unit_sp_micros
 
-#: The charge columns rating reads.
-RATING_COLUMNS = (
-    Charge.id,
-    Charge.unit_pp,
-    Charge.quantity,
-    Charge.ppx1,
-    Charge.client_id,
-    Charge.agreement_id,
-    Charge.subscription_id,
-    Charge.asset_id,
-    Charge.item_id,
-    Charge.currency_purchase,
+#: The charge columns a rating outcome depends on (§9.2, §9.3), after the seller (which names the ledger).
+RATING_KEYS = ("seller_id", "client_id", "agreement_id", "subscription_id", "asset_id", "item_id")
+#: (processing status, count, Σ PPx1, Σ SPx1)
+Totals = tuple[str | None, int, Decimal | None, Decimal | None]
+
+
+class _Factor(TypeDecorator[Decimal]):
+    """``1 + markup/100`` with every digit: ``NUMERIC`` on PostgreSQL, text for the SQLite functions."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(String() if dialect.name == "sqlite" else Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return str(value) if value is not None and dialect.name == "sqlite" else value
+
+
+_plan = Table(
+    "rating_plan",
+    MetaData(),
+    *(Column(key, String(32)) for key in RATING_KEYS),
+    Column("ledger_id", String(32), nullable=False),
+    Column("billing_type", String(16), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("errors", Document),
+    Column("markup", Money),
+    Column("factor", _Factor),
+    UniqueConstraint(*RATING_KEYS),
+    prefixes=["TEMPORARY"],
 )
 
 
@@ -32,25 +79,24 @@ class RatingRepository:
         self.session = session
 
     def sellers_of_journal(self, journal_id: str) -> list[str]:
-        """Sellers of the journal's billable charges (split parents are billed through their children)."""
-        rows = self.session.execute(
+        """Sellers of the journal's billable charges (split parents are billed through their children): the
+        distinct sellers from the (journal, seller) index, each checked for a charge that is not a split parent."""
+        candidates = self.session.execute(
             select(Charge.seller_id)
-            .where(Charge.journal_id == journal_id, Charge.upload_status != "Split", Charge.seller_id.is_not(None))
+            .where(Charge.journal_id == journal_id, Charge.seller_id.is_not(None))
             .distinct()
             .order_by(Charge.seller_id)
+        ).scalars()
+        billable = (
+            select(Charge.id)
+            .where(Charge.journal_id == journal_id, Charge.seller_id == bindparam("seller"), self.assignable())
+            .limit(1)
         )
-        return [seller for (seller,) in rows if seller is not None]
+        return [s for s in list(candidates) if s and self.session.execute(billable, {"seller": s}).first()]
 
     def ledgers_of_journal(self, journal_id: str) -> list[Ledger]:
         return list(
             self.session.execute(select(Ledger).where(Ledger.journal_id == journal_id).order_by(Ledger.id)).scalars()
-        )
-
-    def assign(self, journal_id: str, seller_id: str, ledger_id: str) -> None:
-        self.session.execute(
-            update(Charge)
-            .where(Charge.journal_id == journal_id, Charge.seller_id == seller_id, Charge.upload_status != "Split")
-            .values(ledger_id=ledger_id)
         )
 
     def mark_split_parents(self, journal_id: str) -> None:
@@ -78,30 +124,111 @@ class RatingRepository:
         )
         self.session.execute(delete(Ledger).where(Ledger.journal_id == journal_id))
 
-    def charges_to_rate(self, ledger_id: str, batch: int) -> Iterator[Sequence[Any]]:
-        """The ledger's charges in id order, one keyset page at a time (bounded memory)."""
-        return self._keyset(Charge.ledger_id == ledger_id, batch)
+    @staticmethod
+    def of_lines(journal_id: str, low: int, high: int) -> ColumnElement[bool]:
+        """A journal's charges of the lines whose ``seq`` (line × 100 + child) is in [low, high)."""
+        return and_(Charge.journal_id == journal_id, Charge.seq >= low, Charge.seq < high)
 
-    def charges_of_statement(self, statement_id: str, batch: int) -> Iterator[Sequence[Any]]:
-        return self._keyset(Charge.statement_id == statement_id, batch)
+    @staticmethod
+    def assignable() -> ColumnElement[bool]:
+        """The charges rating assigns to ledgers: all but split parents (§9.1)."""
+        return Charge.upload_status != "Split"
 
-    def _keyset(self, condition: Any, batch: int) -> Iterator[Sequence[Any]]:
-        after = ""
-        while True:
-            rows = self.session.execute(
-                select(*RATING_COLUMNS).where(condition, Charge.id > after).order_by(Charge.id).limit(batch)
-            ).all()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1].id
+    @staticmethod
+    def of_ledger(ledger: Ledger) -> ColumnElement[bool]:
+        """A ledger's charges: its journal's charges of its seller, split parents aside (§9.1)."""
+        journal_id, seller_id = ledger.journal_id, ledger.seller_id
+        return and_(Charge.journal_id == journal_id, Charge.seller_id == seller_id, RatingRepository.assignable())
 
-    def write_rated(self, values: list[dict[str, Any]]) -> None:
-        """ORM bulk UPDATE by primary key: one executemany per batch."""
-        if values:
-            self.session.execute(update(Charge), values)
+    @staticmethod
+    def of_statement(statement_id: str) -> ColumnElement[bool]:
+        return Charge.statement_id == statement_id
 
-    def totals_by_status(self, **where: str) -> list[tuple[str | None, int, Decimal | None, Decimal | None]]:
+    def seq_bounds(self, journal_id: str) -> tuple[int, int] | None:
+        """The first and last ``seq`` of a journal's charges, None when it has none."""
+        low, high = self.session.execute(
+            select(func.min(Charge.seq), func.max(Charge.seq)).where(Charge.journal_id == journal_id)
+        ).one()
+        return None if low is None else (int(low), int(high))
+
+    def rating_keys(self, charges: ColumnElement[bool]) -> list[tuple[str | None, ...]]:
+        """The distinct `RATING_KEYS` of a set of charges."""
+        columns = [Charge.__table__.c[key] for key in RATING_KEYS]
+        return [tuple(row) for row in self.session.execute(select(*columns).where(charges).distinct())]
+
+    def rate(self, charges: ColumnElement[bool], plan: Sequence[dict[str, Any]], now: datetime) -> None:
+        """Assign a set of charges to their ledger and rate them with one UPDATE joined to ``plan`` (a row per
+        rating key: ledger id, outcome, stored markup and factor, the last two None unless Ready). Charges
+        without a plan row are left alone."""
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        if not sqlite:  # PostgreSQL hash-joins on equality only: keys without NULLs
+            plan = [{**row, **{key: row[key] or "" for key in RATING_KEYS}} for row in plan]
+        with scratch_table(self.session, _plan, plan) as p:
+            unit_sp, spx1, margin = self._prices(p)
+            values: dict[str, Any] = {
+                "ledger_id": p.c.ledger_id,
+                "billing_type": p.c.billing_type,
+                "processing_status": p.c.status,
+                "processing_errors": p.c.errors,
+                "markup": p.c.markup,
+                "unit_sp": unit_sp,
+                "spx1": spx1,
+                "margin": margin,
+                "currency_sale": case((p.c.status == "Ready", Charge.currency_purchase)),
+                "updated_at": now,
+            }
+            joined = [
+                Charge.__table__.c[key].is_not_distinct_from(p.c[key])  # SQLite's IS, looked up in the plan's index
+                if sqlite
+                else func.coalesce(Charge.__table__.c[key], "") == p.c[key]
+                for key in RATING_KEYS
+            ]
+            self.session.execute(
+                update(Charge).where(charges, *joined).values(values),
+                execution_options={"synchronize_session": False},  # no row is read back, no ORM object touched
+            )
+
+    def _prices(self, p: Table) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+        """unitSP, SPx1 and margin of a charge joined to its plan row, as `billing.rating.pricing.rate` has them."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            connection: Any = self.session.connection().connection.dbapi_connection
+            for name, function, arity in (
+                ("rated_unit_sp", rated_unit_sp_micros, 2),
+                ("rated_spx1", rated_spx1_micros, 3),
+                ("rated_margin", rated_margin_micros, 4),
+            ):
+                connection.create_function(name, arity, function, deterministic=True)
+            ready = p.c.factor.is_not(None)
+            return (
+                case((ready, func.rated_unit_sp(Charge.unit_pp, p.c.factor))),
+                case((ready, func.rated_spx1(Charge.unit_pp, Charge.quantity, p.c.factor))),
+                case((ready, func.rated_margin(Charge.unit_pp, Charge.quantity, Charge.ppx1, p.c.factor))),
+            )
+        # NUMERIC products are exact and round() goes half away from zero, like round6; the margin quotient
+        # gets 40 decimals (the default would be about 16 significant digits: too few to round it safely).
+        spx1 = func.round(Charge.unit_pp * p.c.factor * Charge.quantity, 6)
+        quotient = cast((spx1 - Charge.ppx1) * 100, Numeric(80, 40)) / func.nullif(spx1, 0)
+        return func.round(Charge.unit_pp * p.c.factor, 6), spx1, func.round(quotient, 6)
+
+    def totals_by_ledger(self, charges: ColumnElement[bool]) -> dict[str | None, list[Totals]]:
+        """`Totals` of a set of charges by ledger (None: unassigned, e.g. split parents), summed in SQL."""
+        rows = self.session.execute(
+            select(
+                Charge.ledger_id,
+                Charge.processing_status,
+                func.count(),
+                func.sum(Charge.ppx1, type_=Money),
+                func.sum(Charge.spx1, type_=Money),
+            )
+            .where(charges)
+            .group_by(Charge.ledger_id, Charge.processing_status)
+        )
+        result: dict[str | None, list[Totals]] = {}
+        for ledger_id, status, count, pp, sp in rows:
+            result.setdefault(ledger_id, []).append((status, int(count), pp, sp))
+        return result
+
+    def totals_by_status(self, **where: str) -> list[Totals]:
         """(processing status, count, Σ PPx1, Σ SPx1) of a journal's or ledger's charges, summed in SQL."""
         column = {"journal_id": Charge.journal_id, "ledger_id": Charge.ledger_id, "statement_id": Charge.statement_id}[
             next(iter(where))

@@ -22,6 +22,18 @@ class RefResolver:
             for object_id in missing:
                 self._cache[(entity, object_id)] = found.get(object_id)
 
+    def prefetch_many(self, wanted: Iterable[tuple[str, str | None]]) -> None:
+        """`prefetch` for ``(entity, id)`` pairs of several entities, in one query."""
+        missing: dict[str, set[str]] = {}
+        for entity, object_id in wanted:
+            if object_id and (entity, object_id) not in self._cache:
+                missing.setdefault(entity, set()).add(object_id)
+        if missing:
+            found = self.repository.docs_by_keys({entity: sorted(ids) for entity, ids in missing.items()})
+            for entity, ids in missing.items():
+                for object_id in ids:
+                    self._cache[(entity, object_id)] = found.get((entity, object_id))
+
     def doc(self, entity: str, object_id: str | None) -> dict[str, Any] | None:
         if not object_id:
             return None

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, delete, insert, select, type_coerce
+from sqlalchemy import Select, String, and_, delete, insert, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from billing.db.models import ManualOverride, ReferenceLink, ReferenceObject
@@ -48,6 +48,24 @@ class ReferenceRepository:
             )
             found.update({object_id: doc for object_id, doc in rows})
         return found
+
+    def docs_by_keys(self, wanted: Mapping[str, list[str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Documents of several entities in one query: ``{entity: ids}`` → ``{(entity, id): doc}``."""
+        conditions = [
+            and_(ReferenceObject.entity == entity, ReferenceObject.id.in_(ids)) for entity, ids in wanted.items() if ids
+        ]
+        if not conditions:
+            return {}
+        if sum(len(ids) for ids in wanted.values()) > _CHUNK:
+            return {
+                (entity, key): doc
+                for entity, ids in wanted.items()
+                for key, doc in self.docs_by_ids(entity, ids).items()
+            }
+        rows = self.session.execute(
+            select(ReferenceObject.entity, ReferenceObject.id, ReferenceObject.doc).where(or_(*conditions))
+        )
+        return {(entity, object_id): doc for entity, object_id, doc in rows}
 
     def token_by_hash(self, secret_sha256: str) -> ReferenceObject | None:
         return self.session.execute(

@@ -1,4 +1,4 @@
-"""Statement routes (Client, Operations). This release serves list, get and charges; actions come next."""
+"""Statement routes (billing-api.md §5.4): Client (own statements, read) and Operations."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from billing.api.views import ResourceView, collection_response, item_response
 from billing.charges import endpoints as charges
 from billing.charges.render import ParentRefs
 from billing.db.models import Journal, Statement
+from billing.erp.repository import ATTEMPT_LIST_SPEC, AttemptRepository
+from billing.erp.schemas import ATTEMPT_VIEW, render_attempt
+from billing.erp.soap import gateway_for
 from billing.errors import NotFound
 from billing.journals.render import journal_ref
 from billing.reference.refs import RefResolver
@@ -150,6 +153,13 @@ def get_statement_charge(statementId: str, chargeId: str, ctx: CtxDep) -> Respon
     return charges.get_charge(ctx, stmt, chargeId, _parents(statement, ctx))
 
 
+def list_erp_attempts(statementId: str, ctx: CtxDep) -> Response:
+    """The ERP calls and operator actions recorded for the statement, oldest first (erp-integration.md §3.6)."""
+    statement = _get(ctx, statementId)
+    stmt = AttemptRepository(ctx.session).of_statement(statement.id)
+    return collection_response(ctx, ATTEMPT_VIEW, stmt, ATTEMPT_LIST_SPEC, lambda _session: render_attempt)
+
+
 def _service(ctx: Ctx) -> StatementService:
     return StatementService(ctx.session, ctx.principal, ctx.scope)
 
@@ -174,7 +184,11 @@ def _action(action: str) -> Callable[..., Response]:
 def issue_statement(statementId: str, ctx: CtxDep, body: JsonBodyDep, verify: bool = True) -> Response:
     """Mark as sent: ``externalIds.erpId`` in the body or already set; ``?verify=false`` skips the ERP lookup."""
     statement_id = _get(ctx, statementId).id
-    statement = _service(ctx).act(statement_id, "issue", body.bind_optional(StatementUpdate), verify=verify)
+    erp = ctx.settings.erp
+    service = StatementService(
+        ctx.session, ctx.principal, ctx.scope, gateway=(lambda: gateway_for(erp)) if erp.enabled else None
+    )
+    statement = service.act(statement_id, "issue", body.bind_optional(StatementUpdate), verify=verify)
     return item_response(ctx, STATEMENT_VIEW, _renderer(ctx.session)(statement))
 
 
@@ -187,3 +201,4 @@ def register(router: APIRouter) -> None:
     add(router, "statement.get", get_statement)
     add(router, "statement.charges.list", list_statement_charges)
     add(router, "statement.charges.get", get_statement_charge)
+    add(router, "statement.erp-attempts", list_erp_attempts)

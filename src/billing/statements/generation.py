@@ -1,32 +1,37 @@
 """Statement generation (billing-api.md §9.5), the ``ledger.generate`` work handler.
 
-One statement per agreement of the ledger's Ready, Automated charges, id ``SOM-`` + journal digits +
-agreement digits, totals summed in SQL, ``Debit`` when ``totalSP ≥ 0`` else ``Credit``; the charges get the
-statement reference and type. Idempotent: a resumed run finds the statements it already made.
+One statement per agreement of a ledger's Ready, Automated charges, id ``SOM-`` + journal digits + agreement
+digits, totals summed in SQL (one ``GROUP BY ledger, agreement``), ``Debit`` when ``totalSP ≥ 0`` else
+``Credit``; the charges get the statement reference and type with one UPDATE joined to the (ledger, agreement)
+→ statement plan. The other ledgers of the same journal whose generation is due too (accepted together) are
+claimed and generated in the same pass: the charge table is then rewritten once, not once per ledger.
+
+All in one transaction, so a crashed run leaves nothing behind (the claims it took over are released with it);
+a statement that exists already is neither made nor assigned again.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
+from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR
 from billing.db.engine import Database
-from billing.db.models import Journal, Ledger, Statement
+from billing.db.models import Journal, Ledger
 from billing.jobs.repository import Claim, WorkRepository
-from billing.kit.audit import created, with_events
-from billing.kit.ids import digits_of
+from billing.jobs.worker import worker_id
+from billing.kit.audit import with_events
 from billing.kit.timeutil import utcnow
-from billing.ledgers.service import TRANSITIONS, follow_ledgers
-from billing.rating.pricing import summary
+from billing.ledgers.repository import LedgerRepository
+from billing.ledgers.service import GENERATE_JOB, TRANSITIONS, follow_ledgers
 from billing.reference.repository import ReferenceRepository
 from billing.settings import Settings
+from billing.statements.factory import new_statement, statement_id
 from billing.statements.repository import StatementRepository
 
 log = structlog.get_logger("billing.statements")
-
-
-def statement_id(parent_id: str, agreement_id: str) -> str:
-    return f"SOM-{digits_of(parent_id)}-{digits_of(agreement_id)}"
 
 
 def generate_statements(database: Database, settings: Settings, claim: Claim) -> None:
@@ -37,52 +42,63 @@ def generate_statements(database: Database, settings: Settings, claim: Claim) ->
             return
         journal = session.get(Journal, ledger.journal_id)
         assert journal is not None
+        batch = [(ledger, claim), *_due_siblings(session, settings, ledger)]
+        ledger_ids = [member.id for member, _ in batch]
         statements = StatementRepository(session)
-        references = ReferenceRepository(session)
+        groups = statements.ready_groups(ledger_ids)
+        agreements = ReferenceRepository(session).docs_by_ids("agreements", sorted({g.agreement_id for g in groups}))
+        existing = statements.existing_ids(journal.id)
         now = utcnow()
-        made = 0
-        for group in statements.ready_groups(ledger.id):
+        plan = []
+        for group in groups:
             sid = statement_id(journal.id, group.agreement_id)
-            if session.get(Statement, sid) is not None:
+            if sid in existing:
                 continue
-            totals = summary([("Ready", group.total_pp, group.total_sp)])
-            kind = "Debit" if (group.total_sp or 0) >= 0 else "Credit"
-            agreement = references.get_doc("agreements", group.agreement_id) or {}
-            session.add(
-                Statement(
-                    id=sid,
-                    name=f"{agreement.get('name', group.agreement_id)} / {journal.name}"[:255],
-                    type=kind,
-                    billing_type="Automated",
-                    status="Generated",
-                    journal_id=journal.id,
-                    ledger_id=ledger.id,
-                    client_id=group.client_id,
-                    vendor_id=group.vendor_id,
-                    buyer_id=group.buyer_id,
-                    seller_id=group.seller_id,
-                    licensee_id=group.licensee_id,
-                    product_id=group.product_id,
-                    agreement_id=group.agreement_id,
-                    currency_purchase=group.currency_purchase,
-                    currency_sale=group.currency_sale or group.currency_purchase,
-                    total_pp=totals.total_pp,
-                    total_sp=totals.total_sp or 0,
-                    markup=totals.markup,
-                    margin=totals.margin,
-                    processing={"total": group.count, "ready": group.count, "split": 0, "skipped": 0, "error": 0},
-                    audit=created(SYSTEM_ACTOR, now, "generating", "generated"),
-                    created_at=now,
-                    updated_at=now,
-                )
+            name = agreements.get(group.agreement_id, {}).get("name", group.agreement_id)
+            statement = new_statement(
+                group,
+                statement_id=sid,
+                name=f"{name} / {journal.name}",
+                billing_type="Automated",
+                now=now,
+                journal_id=journal.id,
+                ledger_id=group.ledger_id,
             )
-            session.flush()
-            statements.assign(ledger.id, group.agreement_id, sid, kind)
-            made += 1
-        TRANSITIONS.apply(ledger, "generated", SYSTEM_ACTOR, now)
-        if not statements.of_ledger(ledger.id):  # nothing to bill: complete at once (§7.2)
-            TRANSITIONS.apply(ledger, "complete", SYSTEM_ACTOR, now)
+            session.add(statement)
+            plan.append(
+                {
+                    "ledger_id": group.ledger_id,
+                    "agreement_id": group.agreement_id,
+                    "statement_id": sid,
+                    "statement_type": statement.type,
+                }
+            )
+        session.flush()
+        statements.assign(ledger_ids, plan)
+        work = WorkRepository(session)
+        for member, member_claim in batch:
+            TRANSITIONS.apply(member, "generated", SYSTEM_ACTOR, now)
+            if not statements.of_ledger(member.id):  # nothing to bill: complete at once (§7.2)
+                TRANSITIONS.apply(member, "complete", SYSTEM_ACTOR, now)
+            member.audit = with_events(member.audit, [], SYSTEM_ACTOR, now)
+            work.finish(member_claim)
         follow_ledgers(session, journal.id)
-        ledger.audit = with_events(ledger.audit, [], SYSTEM_ACTOR, now)
-        WorkRepository(session).finish(claim)
-    log.info("statements.generated", ledger_id=claim.object_id, statements=made)
+    log.info("statements.generated", ledger_ids=ledger_ids, statements=len(plan))
+
+
+def _due_siblings(session: Session, settings: Settings, ledger: Ledger) -> list[tuple[Ledger, Claim]]:
+    """The journal's other ledgers in Generating whose ``ledger.generate`` item is due and free, claimed in this
+    transaction and locked."""
+    work = WorkRepository(session)
+    lease = timedelta(seconds=settings.worker.lease_s)
+    batch = []
+    for sibling in sorted(LedgerRepository(session).of_journal(ledger.journal_id), key=lambda other: other.id):
+        if sibling.id == ledger.id or sibling.status != "Generating":
+            continue
+        for claim in work.claim(GENERATE_JOB, worker_id(), lease, object_id=sibling.id):
+            session.refresh(sibling, with_for_update=True)
+            if sibling.status == "Generating":
+                batch.append((sibling, claim))
+            else:
+                work.finish(claim)
+    return batch

@@ -9,28 +9,32 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR
+from billing.custom_ledgers.lifecycle import follow_custom_ledger
 from billing.db.models import Charge, Ledger, Statement
 from billing.kit.audit import with_events
 from billing.ledgers.service import TRANSITIONS as LEDGER_TRANSITIONS
 from billing.ledgers.service import follow_ledgers
-from billing.rating.jobs import charge_rater
+from billing.rating.jobs import rate_charges
 from billing.rating.pricing import summary
 from billing.rating.repository import RatingRepository
 from billing.statements.repository import StatementRepository
 
-TERMINAL = ("Issued", "Cancelled")
 
-
-def follow_statements(session: Session, statement: Statement) -> None:
-    """A statement became Issued or Cancelled: its ledger completes when all of its statements have (§7.2),
-    and the journal follows its ledgers (§7.1), all in the caller's transaction."""
-    if statement.ledger_id is None:
-        return  # custom-ledger statements: their parent follows with the custom ledgers release
-    ledger = session.get(Ledger, statement.ledger_id, with_for_update=True)
+def follow_statements(session: Session, ledger_id: str | None, custom_ledger_id: str | None, at: datetime) -> None:
+    """A statement of this ledger (or custom ledger) became Issued or Cancelled: the ledger completes when all of
+    its statements have (§7.2, §7.3), and the journal follows its ledgers (§7.1), all in the caller's transaction.
+    """
+    if custom_ledger_id is not None:
+        follow_custom_ledger(session, custom_ledger_id, at)
+        return
+    if ledger_id is None:
+        return
+    ledger = session.get(Ledger, ledger_id, with_for_update=True)
     if ledger is None or ledger.status not in ("Generated", "Queued"):
         return
-    if all(s.status in TERMINAL for s in StatementRepository(session).of_ledger(ledger.id)):
-        LEDGER_TRANSITIONS.apply(ledger, "complete", SYSTEM_ACTOR, statement.updated_at)
+    session.flush()  # the caller's change of its statement counts in the check below
+    if StatementRepository(session).all_terminal(ledger_id=ledger.id):
+        LEDGER_TRANSITIONS.apply(ledger, "complete", SYSTEM_ACTOR, at)
         follow_ledgers(session, ledger.journal_id)
 
 
@@ -40,9 +44,7 @@ def recalculate(session: Session, statement: Statement, actor: dict[str, Any], n
     if statement.billing_type == "Automated" and statement.ledger_id:
         ledger = session.get(Ledger, statement.ledger_id)
         assert ledger is not None
-        rater = charge_rater(session, ledger.vendor_id)
-        for rows in repository.charges_of_statement(statement.id, 5000):
-            repository.write_rated([rater(row, now) for row in rows])
+        rate_charges(session, ledger, repository.of_statement(statement.id), now)
     totals = repository.totals_of_statement(statement.id)
     result = summary(totals)
     statement.total_pp = result.total_pp

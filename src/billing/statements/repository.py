@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Column, ColumnElement, MetaData, Select, String, Table, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
 from billing.db.models import Charge, ErpOutbox, Statement
 from billing.db.query import ListSpec
+from billing.db.scratch import scratch_table
 from billing.db.types import Money
 from billing.kit.rql import Field, FieldType
 
@@ -53,6 +55,47 @@ LIST_SPEC = ListSpec(
 )
 
 
+#: The plan of `StatementRepository.assign`, a temporary table.
+_assignments = Table(
+    "statement_plan",
+    MetaData(),
+    Column("ledger_id", String(32), primary_key=True),
+    Column("agreement_id", String(32), primary_key=True),
+    Column("statement_id", String(40), nullable=False),
+    Column("statement_type", String(8), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _ready_of(ledger_ids: Sequence[str]) -> ColumnElement[bool]:
+    """The charges that ledger statements bill (§9.5)."""
+    return and_(
+        Charge.ledger_id.in_(ledger_ids), Charge.processing_status == "Ready", Charge.billing_type == "Automated"
+    )
+
+
+def agreement_group_columns() -> tuple[Any, ...]:
+    """What a statement takes from the charges of one agreement (§9.5): the agreement, its parties and
+    currencies (the same on every charge of it), the count and the PP/SP sums."""
+    return (
+        Charge.agreement_id,
+        func.min(Charge.client_id).label("client_id"),
+        func.min(Charge.buyer_id).label("buyer_id"),
+        func.min(Charge.seller_id).label("seller_id"),
+        func.min(Charge.licensee_id).label("licensee_id"),
+        func.min(Charge.product_id).label("product_id"),
+        func.min(Charge.vendor_id).label("vendor_id"),
+        func.min(Charge.currency_purchase).label("currency_purchase"),
+        func.min(Charge.currency_sale).label("currency_sale"),
+        func.count().label("count"),
+        func.sum(Charge.ppx1, type_=Money).label("total_pp"),
+        func.sum(Charge.spx1, type_=Money).label("total_sp"),
+    )
+
+
+TERMINAL_STATUSES = ("Issued", "Cancelled")  # a statement that needs nothing more from the ERP push
+
+
 class StatementRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -71,6 +114,20 @@ class StatementRepository:
             stmt = stmt.with_for_update()
         return self.session.execute(stmt).scalar_one_or_none()
 
+    def of_custom_ledger(self, ledger_id: str) -> list[Statement]:
+        return list(
+            self.session.execute(
+                select(Statement).where(Statement.custom_ledger_id == ledger_id).order_by(Statement.id)
+            ).scalars()
+        )
+
+    def all_terminal(self, *, ledger_id: str | None = None, custom_ledger_id: str | None = None) -> bool:
+        """Whether every statement of the ledger (or custom ledger) is Issued or Cancelled: one EXISTS, not a
+        load of them all (this runs for each statement the push issues)."""
+        owner = Statement.ledger_id == ledger_id if ledger_id else Statement.custom_ledger_id == custom_ledger_id
+        still_open = select(Statement.id).where(owner, Statement.status.not_in(TERMINAL_STATUSES)).exists()
+        return not self.session.execute(select(still_open)).scalar_one()
+
     def of_ledger(self, ledger_id: str) -> list[Statement]:
         return list(
             self.session.execute(
@@ -81,45 +138,34 @@ class StatementRepository:
     def charges(self, statement_id: str) -> Select[Any]:
         return select(*Charge.__table__.columns).where(Charge.statement_id == statement_id)
 
-    def ready_groups(self, ledger_id: str) -> list[Any]:
-        """Per agreement: references, currencies, counts and sums of the ledger's Ready, Automated charges."""
+    def ready_groups(self, ledger_ids: Sequence[str]) -> list[Any]:
+        """Per ledger and agreement: references, currencies, counts and sums of the Ready, Automated charges."""
         return list(
             self.session.execute(
-                select(
-                    Charge.agreement_id,
-                    func.min(Charge.client_id).label("client_id"),
-                    func.min(Charge.buyer_id).label("buyer_id"),
-                    func.min(Charge.seller_id).label("seller_id"),
-                    func.min(Charge.licensee_id).label("licensee_id"),
-                    func.min(Charge.product_id).label("product_id"),
-                    func.min(Charge.vendor_id).label("vendor_id"),
-                    func.min(Charge.currency_purchase).label("currency_purchase"),
-                    func.min(Charge.currency_sale).label("currency_sale"),
-                    func.count().label("count"),
-                    func.sum(Charge.ppx1, type_=Money).label("total_pp"),
-                    func.sum(Charge.spx1, type_=Money).label("total_sp"),
-                )
-                .where(
-                    Charge.ledger_id == ledger_id,
-                    Charge.processing_status == "Ready",
-                    Charge.billing_type == "Automated",
-                )
-                .group_by(Charge.agreement_id)
-                .order_by(Charge.agreement_id)
+                select(Charge.ledger_id, *agreement_group_columns())
+                .where(_ready_of(ledger_ids))
+                .group_by(Charge.ledger_id, Charge.agreement_id)
+                .order_by(Charge.ledger_id, Charge.agreement_id)
             )
         )
 
-    def assign(self, ledger_id: str, agreement_id: str, statement_id: str, statement_type: str) -> None:
-        self.session.execute(
-            update(Charge)
-            .where(
-                Charge.ledger_id == ledger_id,
-                Charge.agreement_id == agreement_id,
-                Charge.processing_status == "Ready",
-                Charge.billing_type == "Automated",
+    def existing_ids(self, journal_id: str) -> set[str]:
+        return set(self.session.execute(select(Statement.id).where(Statement.journal_id == journal_id)).scalars())
+
+    def assign(self, ledger_ids: Sequence[str], plan: Sequence[dict[str, str]]) -> None:
+        """Give the ledgers' Ready, Automated charges their statement: one UPDATE joined to ``plan`` ((ledger,
+        agreement) → statement id and type), not one per agreement."""
+        if not plan:
+            return
+        with scratch_table(self.session, _assignments, plan) as p:
+            self.session.execute(
+                update(Charge)
+                .where(
+                    _ready_of(ledger_ids), Charge.ledger_id == p.c.ledger_id, Charge.agreement_id == p.c.agreement_id
+                )
+                .values(statement_id=p.c.statement_id, statement_type=p.c.statement_type),
+                execution_options={"synchronize_session": False},  # no row is read back, no ORM object touched
             )
-            .values(statement_id=statement_id, statement_type=statement_type)
-        )
 
     def arm_outbox(self, statement: Statement, now: datetime) -> None:
         """Insert or re-arm the statement's outbox row, due now (erp-integration.md §3.2 "Enqueue")."""

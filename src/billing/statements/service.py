@@ -1,12 +1,13 @@
-"""Statement rules (billing-api.md §5.4, §7.4) for the transitions that need no ERP call.
+"""Statement rules (billing-api.md §5.4, §7.4) and the operator actions of erp-integration.md §3.9.
 
-``issue`` (mark as sent, with its ERP lookup) arrives with the ERP gateway (erp-integration.md §3.9); its
-route answers 501 until then. A ``cancel`` that needs the ERP (a statement the push already claimed) turns
-its outbox row into a ``withdraw`` for the ERP worker, as §3.9 describes.
+``issue`` (mark as sent) looks the named document up in the ERP unless ``verify=false``. A ``cancel`` that
+needs the ERP (a statement the push already claimed) turns its outbox row into a ``withdraw`` for the push
+worker. ``retry``, ``cancel`` and ``issue`` each leave a ``manual`` row in the ERP attempt log.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,6 +16,10 @@ from sqlalchemy.orm import Session
 from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
 from billing.db.models import ErpOutbox, Statement
+from billing.erp.gateway import ErpGateway
+from billing.erp.plan import doc_type_of
+from billing.erp.repository import AttemptRepository
+from billing.erp.verify import verify_document
 from billing.errors import InvalidStatus, NotFound, Unavailable, ValidationFailed
 from billing.kit.audit import with_events
 from billing.kit.lifecycle import Transition, TransitionTable
@@ -40,11 +45,14 @@ TRANSITIONS = TransitionTable(
 
 
 class StatementService:
-    def __init__(self, session: Session, principal: Principal, scope: Scope) -> None:
+    def __init__(
+        self, session: Session, principal: Principal, scope: Scope, gateway: Callable[[], ErpGateway] | None = None
+    ) -> None:
         self.session = session
         self.principal = principal
         self.statements = StatementRepository(session)
         self.scope = scope
+        self.gateway = gateway  # the ERP, for mark-as-sent verification
 
     def get(self, statement_id: str, *, for_update: bool = False) -> Statement:
         statement = self.statements.get(statement_id, self.principal, self.scope, for_update=for_update)
@@ -72,14 +80,25 @@ class StatementService:
             statement.updated_at = now
         return statement
 
-    def act(self, statement_id: str, action: str, data: StatementUpdate | None, *, verify: bool = True) -> Statement:
+    def act(
+        self,
+        statement_id: str,
+        action: str,
+        data: StatementUpdate | None,
+        *,
+        verify: bool = True,
+        reason: str | None = None,
+    ) -> Statement:
         statement = self.get(statement_id, for_update=True)
         now = utcnow()
         if action == "retry" and statement.status in ("Queued", "Pending"):
+            self._manual_attempt(statement, action, now, reason)
             return self._rearm(statement, data)
         TRANSITIONS.check(statement, action)
         if data is not None:
             self.update(statement, data)
+        if action in ("retry", "cancel", "issue"):
+            self._manual_attempt(statement, action, now, reason)
         if action == "cancel":
             return self._cancel(statement, now)
         if action == "issue":
@@ -106,9 +125,11 @@ class StatementService:
         if not statement.external_erp_id:
             raise ValidationFailed.one("externalIds.erpId", "'externalIds.erpId' is required to issue a statement.")
         if verify:
-            raise Unavailable(
-                "No ERP gateway is configured to verify the document; use ?verify=false to mark it as sent.", 60
-            )
+            if self.gateway is None:
+                raise Unavailable(
+                    "No ERP is configured to verify the document; use ?verify=false to mark it as sent.", 60
+                )
+            verify_document(self.gateway(), doc_type_of(statement), statement.external_erp_id, statement.id)
         row = self._outbox(statement)
         if row is not None and row.lease_until is not None and row.lease_until > now:
             raise InvalidStatus(LABEL, statement.id, statement.status, "issue", ["not being sent (try again)"])
@@ -122,7 +143,7 @@ class StatementService:
         TRANSITIONS.apply(statement, "issue", self.principal.actor, now)
         statement.error = None
         statement.status_notes = None
-        follow_statements(self.session, statement)
+        follow_statements(self.session, statement.ledger_id, statement.custom_ledger_id, now)
         return statement
 
     def _cancel(self, statement: Statement, now: datetime) -> Statement:
@@ -138,7 +159,7 @@ class StatementService:
             row.state, row.updated_at = "cancelled", now
         TRANSITIONS.apply(statement, "cancel", self.principal.actor, now)
         statement.status_notes = None
-        follow_statements(self.session, statement)
+        follow_statements(self.session, statement.ledger_id, statement.custom_ledger_id, now)
         return statement
 
     def _recalculate(self, statement: Statement, now: datetime) -> Statement:
@@ -161,6 +182,20 @@ class StatementService:
         else:
             self.statements.arm_outbox(statement, now)
         return statement
+
+    def _manual_attempt(self, statement: Statement, action: str, now: datetime, reason: str | None) -> None:
+        row = self._outbox(statement)
+        actor = self.principal.actor
+        AttemptRepository(self.session).add(
+            outbox_id=row.id if row else None,
+            statement_id=statement.id,
+            claim_no=row.claims if row else 0,
+            operation=f"manual.{action}",
+            started_at=now,
+            outcome="manual",
+            replica=f"user:{actor.get('id')}",
+            fault_message=f"{action} by {actor.get('name') or actor.get('id')}" + (f": {reason}" if reason else ""),
+        )
 
     def _outbox(self, statement: Statement) -> ErpOutbox | None:
         return self.session.execute(

@@ -3,7 +3,16 @@
 from billing.db.models.attachment import Attachment
 from billing.db.models.base import Base
 from billing.db.models.charge import Charge
+from billing.db.models.credit_memo import CreditMemo, CreditMemoLine
+from billing.db.models.custom_ledger import CustomLedger
+from billing.db.models.daemon_replica import DaemonReplica
+from billing.db.models.erp_attempt import ErpAttempt
+from billing.db.models.erp_balance import ErpBalance
+from billing.db.models.erp_control import ErpControl
+from billing.db.models.erp_cursor import ErpCursor
 from billing.db.models.erp_outbox import ErpOutbox
+from billing.db.models.invoice import Invoice, InvoiceLine
+from billing.db.models.job_lease import JobLease
 from billing.db.models.journal import Journal
 from billing.db.models.journal_number import JournalNumber
 from billing.db.models.ledger import Ledger
@@ -16,7 +25,18 @@ __all__ = [
     "Attachment",
     "Base",
     "Charge",
+    "CreditMemo",
+    "CreditMemoLine",
+    "CustomLedger",
+    "DaemonReplica",
+    "ErpAttempt",
+    "ErpBalance",
+    "ErpControl",
+    "ErpCursor",
     "ErpOutbox",
+    "Invoice",
+    "InvoiceLine",
+    "JobLease",
     "Journal",
     "JournalNumber",
     "Ledger",

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlalchemy import Column, ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 from billing.kit.money import NotANumber, to_decimal
@@ -57,7 +57,11 @@ def compile_order(
     order: str | None, registry: Registry, *, default: str, tiebreak: ColumnElement[Any] | QueryableAttribute[Any]
 ) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for ``order`` (or ``default`` when absent), nulls first ascending and last
-    descending, with ``tiebreak`` ascending as the final key."""
+    descending, with ``tiebreak`` ascending as the final key.
+
+    The null placement is spelled ``NULLS FIRST``/``NULLS LAST`` (not a leading ``x IS NULL`` key), so that an
+    index on the column, in that order, serves the sort: SQLite's own null order is exactly this one, and
+    PostgreSQL uses an index declared with the same ``NULLS`` clause."""
     text = order if order and order.strip() else default
     if len(text) > MAX_LENGTH:
         raise RqlError("Query is too long.")
@@ -80,13 +84,20 @@ def compile_order(
             raise RqlError(f"Property '{name}' cannot be used in order.")
         expr = target.expr
         has_tiebreak = has_tiebreak or expr.__clause_element__().compare(tiebreak.__clause_element__())
-        if descending:
-            clauses += [expr.is_(None).asc(), expr.desc()]
+        if not _nullable(expr):
+            clauses.append(expr.desc() if descending else expr.asc())
         else:
-            clauses += [expr.is_(None).desc(), expr.asc()]
+            clauses.append(expr.desc().nulls_last() if descending else expr.asc().nulls_first())
     if not has_tiebreak:
         clauses.append(tiebreak.asc())
     return clauses
+
+
+def _nullable(expr: ColumnElement[Any] | QueryableAttribute[Any]) -> bool:
+    """False for a NOT NULL table column: its order needs no NULLS clause, so a plain index serves it (on
+    PostgreSQL ``NULLS LAST`` descending is not what a default index gives)."""
+    element = expr.__clause_element__() if isinstance(expr, QueryableAttribute) else expr
+    return not isinstance(element, Column) or bool(element.nullable)
 
 
 class _Compiler:

@@ -1,0 +1,7 @@
+"""The views of credit memos and their lines."""
+
+from __future__ import annotations
+
+from billing.posted_documents.schemas import document_views
+
+VIEW, LINE_VIEW = document_views("credit_memo", "Credit memo", "creditMemo")

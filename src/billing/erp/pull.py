@@ -1,0 +1,311 @@
+"""Pull of posted invoices, credit memos and customer ledger entries (erp-integration.md §4).
+
+Posted documents (§4.2): a run reads ``SystemModifiedAt`` in [watermark − overlap, now − settle] page by page
+(bookmarks); each page is one transaction that upserts its documents and stores the run's checkpoint (bounds,
+bookmark), so a crash resumes where the last commit left off. The watermark moves to the upper bound only with
+the run's last page: results come in number order, not time order. Re-reads (crash, overlap) are harmless because
+the upsert skips what is not newer.
+
+Ledger entries (§4.3): ``Entry_No`` after the watermark, in order, so the watermark moves with every page. Each
+page's entries mark documents whose balance may have changed; their own entries are re-read in the same run and
+the remaining amounts stored (`erp_balance`) and applied to imported documents.
+
+``lease`` (optional) renews the job lease inside each page's transaction; False means another replica holds the
+job now: the page rolls back and the run stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from billing.db.engine import Database
+from billing.erp import criteria
+from billing.erp.errors import ErpError
+from billing.erp.gateway import ErpGateway
+from billing.erp.mapping import MappingError, posted_document
+from billing.erp.repository import BalanceRepository, CursorRepository, db_now
+from billing.erp.settings import ErpSettings
+from billing.kit.timeutil import utcnow
+from billing.posted_documents.data import DocType
+from billing.posted_documents.lifecycle import apply_balance, mark_deleted
+from billing.posted_documents.upsert import upsert_posted
+
+log = structlog.get_logger("billing.erp.pull")
+
+#: stream → (document type, page role)
+DOCUMENT_STREAMS: dict[str, tuple[DocType, str]] = {
+    "posted_invoices": ("invoice", "posted_sales_invoice"),
+    "posted_credit_memos": ("credit_memo", "posted_sales_credit_memo"),
+}
+LEDGER_STREAM = "ledger_entries"
+STREAMS = (*DOCUMENT_STREAMS, LEDGER_STREAM)
+NUMBERS_PER_READ = 50  # document numbers per ledger re-read (§4.3)
+LeaseRenewal = Callable[[Session], bool]
+
+
+class LeaseLostError(Exception):
+    """The job lease moved to another replica during the run: the page was rolled back."""
+
+
+@dataclass
+class PullStats:
+    stream: str
+    pages: int = 0
+    read: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    finished: bool = False
+
+    def count(self, action: str, n: int = 1) -> None:
+        self.actions[action] = self.actions.get(action, 0) + n
+
+
+class Puller:
+    def __init__(
+        self,
+        database: Database,
+        settings: ErpSettings,
+        reader: ErpGateway,
+        *,
+        lease: LeaseRenewal | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+        on_page: Callable[[PullStats], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.reader = reader
+        self.lease = lease
+        self.stopping = stopping
+        self.on_page = on_page
+        self._customers: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
+
+    def run(self, stream: str, *, since: datetime | None = None) -> PullStats:
+        if stream == LEDGER_STREAM:
+            return self.ledger()
+        return self.documents(stream, since=since)
+
+    # --- posted documents (§4.2) ------------------------------------------------------------------------
+    def documents(self, stream: str, *, since: datetime | None = None) -> PullStats:
+        """One run of a document stream; ``since`` catches up from an explicit bound without touching the cursor."""
+        doc_type, role = DOCUMENT_STREAMS[stream]
+        stats = PullStats(stream)
+        pull = self.settings.pull
+        with self.database.session_scope() as session:
+            if since is not None:
+                lower, upper, bookmark = since, db_now(session) - timedelta(seconds=pull.settle_s), None
+            else:
+                lower, upper, bookmark = self._start(session, stream)
+        # criteria have whole seconds: the lower bound rounds down, the upper one up (re-reads are harmless)
+        window = {"SystemModifiedAt": criteria.between(_aware(lower), _aware(_next_second(upper)))}
+        while not self.stopping():
+            try:
+                records = self.reader.read_page(role, window, pull.page_size, bookmark)
+            except ErpError as exc:
+                if bookmark and "bookmark" in exc.message.lower():  # the ERP rejects it: restart the run's pages
+                    log.warning("erp.pull.bookmark_rejected", stream=stream, message=exc.message)
+                    bookmark = None
+                    continue
+                raise
+            last_page = len(records) < pull.page_size
+            with self.database.session_scope() as session:
+                now = utcnow()
+                for record in records:
+                    self._upsert(session, doc_type, record, now, stats)
+                if records:
+                    bookmark = str(records[-1].get("Key") or "") or None
+                if since is None:
+                    cursor = CursorRepository(session).get(stream)
+                    if last_page:
+                        cursor.watermark = _iso(upper)
+                        cursor.run_lower = cursor.run_upper = cursor.run_bookmark = None
+                        cursor.run_pages = 0
+                    else:
+                        cursor.run_bookmark = bookmark
+                        cursor.run_pages += 1
+                    cursor.updated_at = now
+                self._renew(session)
+            stats.pages += 1
+            stats.read += len(records)
+            if self.on_page:
+                self.on_page(stats)
+            if last_page:
+                stats.finished = True
+                break
+        return stats
+
+    def _start(self, session: Session, stream: str) -> tuple[datetime, datetime, str | None]:
+        """Resume the unfinished run, or start one from watermark − overlap to now − settle (stored)."""
+        cursor = CursorRepository(session).get(stream)
+        if cursor.run_lower and cursor.run_upper:
+            return (
+                datetime.fromisoformat(cursor.run_lower),
+                datetime.fromisoformat(cursor.run_upper),
+                cursor.run_bookmark,
+            )
+        pull = self.settings.pull
+        lower = (
+            datetime.fromisoformat(cursor.watermark) - timedelta(seconds=pull.overlap_s)
+            if cursor.watermark
+            else pull.start_from
+        )
+        upper = db_now(session) - timedelta(seconds=pull.settle_s)
+        cursor.run_lower, cursor.run_upper, cursor.run_bookmark, cursor.run_pages = _iso(lower), _iso(upper), None, 0
+        cursor.updated_at = utcnow()
+        return lower, upper, None
+
+    def _upsert(
+        self, session: Session, doc_type: DocType, record: Mapping[str, Any], now: datetime, stats: PullStats
+    ) -> None:
+        try:
+            data = posted_document(doc_type, record, self.settings, self._customer)
+        except MappingError as exc:  # one unreadable document does not hold back the stream: reported, counted
+            log.error("erp.pull.unreadable_document", doc_type=doc_type, error=str(exc))
+            stats.errors.append(str(exc))
+            stats.count("error")
+            return
+        result = upsert_posted(session, data, import_unlinked=self.settings.pull.import_unlinked, now=now)
+        stats.count(result.outcome)
+
+    def _customer(self, no: str) -> Mapping[str, Any] | None:
+        """The Customer record (licenseTo), cached for ``customer_cache_ttl_s``."""
+        cached = self._customers.get(no)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        records = self.reader.read_page("customer", {"No": criteria.equals(no)}, 1)
+        customer = records[0] if records else None
+        self._customers[no] = (time.monotonic() + self.settings.pull.customer_cache_ttl_s, customer)
+        return customer
+
+    # --- ledger entries (§4.3) --------------------------------------------------------------------------
+    def ledger(self) -> PullStats:
+        stats = PullStats(LEDGER_STREAM)
+        page_size = self.settings.pull.page_size
+        while not self.stopping():
+            with self.database.read_scope() as session:
+                watermark = int(CursorRepository(session).get(LEDGER_STREAM).watermark or 0)
+            entries = self.reader.read_page(
+                "customer_ledger_entries", {"Entry_No": criteria.at_least(watermark + 1)}, page_size
+            )
+            if not entries:
+                stats.finished = True
+                break
+            observations = self._observations(entries)
+            with self.database.session_scope() as session:
+                self._apply(session, observations, stats)
+                cursor = CursorRepository(session).get(LEDGER_STREAM)
+                cursor.watermark = str(max(int(entry.get("Entry_No") or 0) for entry in entries))
+                cursor.updated_at = utcnow()
+                self._renew(session)
+            stats.pages += 1
+            stats.read += len(entries)
+            if self.on_page:
+                self.on_page(stats)
+            if len(entries) < page_size:
+                stats.finished = True
+                break
+        return stats
+
+    def refresh_open(self, invoice_numbers: Iterable[str], credit_memo_numbers: Iterable[str] = ()) -> PullStats:
+        """``erp.refresh_open`` (§4.3, §4.4): re-read the ledger entries of these unpaid invoices (later
+        applications, reversals), and look for these credit memos in the ERP: those it no longer has are Deleted."""
+        stats = PullStats("open_documents")
+        observations = self._reread("invoice", sorted(set(invoice_numbers)))
+        wanted = sorted(set(credit_memo_numbers))
+        missing = [no for no in wanted if no not in self._existing("posted_sales_credit_memo", wanted)]
+        with self.database.session_scope() as session:
+            self._apply(session, observations, stats)
+            stats.count("deleted", mark_deleted(session, "credit_memo", missing, utcnow()))
+            self._renew(session)
+        stats.finished = True
+        return stats
+
+    def _existing(self, role: str, numbers: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(numbers), NUMBERS_PER_READ):
+            chunk = numbers[start : start + NUMBERS_PER_READ]
+            records = self.reader.read_page(role, {"No": criteria.any_of(chunk)}, len(chunk))
+            found.update(str(record.get("No") or "") for record in records)
+        return found
+
+    def _observations(self, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The entries' own documents observed, plus a re-read of the documents they apply to."""
+        observations: dict[tuple[str, str], dict[str, Any]] = {}
+        affected: set[str] = set()
+        customers: set[str] = set()
+        for entry in entries:
+            kind = entry.get("Document_Type") or ""
+            if kind in ("Invoice", "Credit_Memo"):
+                observation = _observation(entry)
+                observations[(observation["doc_type"], observation["document_no"])] = observation
+            if kind in ("Payment", "Refund", "Credit_Memo"):
+                if entry.get("Applies_to_Doc_No"):
+                    affected.add(str(entry["Applies_to_Doc_No"]))
+                elif kind != "Credit_Memo" and entry.get("Customer_No"):
+                    customers.add(str(entry["Customer_No"]))
+        if customers:
+            with self.database.read_scope() as session:
+                balances = BalanceRepository(session)
+                for customer in sorted(customers):
+                    affected.update(balances.open_invoices_of(customer))
+        for observation in self._reread("invoice", sorted(affected)):
+            observations[(observation["doc_type"], observation["document_no"])] = observation
+        return list(observations.values())
+
+    def _reread(self, doc_type: DocType, numbers: list[str]) -> list[dict[str, Any]]:
+        kind = "Invoice" if doc_type == "invoice" else "Credit_Memo"
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(numbers), NUMBERS_PER_READ):
+            chunk = numbers[start : start + NUMBERS_PER_READ]
+            entries = self.reader.read_page(
+                "customer_ledger_entries",
+                {"Document_Type": criteria.equals(kind), "Document_No": criteria.any_of(chunk)},
+                len(chunk) * 2,
+            )
+            found.extend(_observation(entry) for entry in entries)
+        return found
+
+    def _apply(self, session: Session, observations: list[dict[str, Any]], stats: PullStats) -> None:
+        BalanceRepository(session).observe(observations)
+        now = utcnow()
+        for observation in observations:
+            applied = apply_balance(
+                session, observation["doc_type"], observation["document_no"], observation["remaining"], now
+            )
+            stats.count("balance_applied" if applied else "balance_stored")
+
+    def _renew(self, session: Session) -> None:
+        if self.lease is not None and not self.lease(session):
+            raise LeaseLostError("the job lease was lost; the page was rolled back")
+
+
+def _observation(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "doc_type": "invoice" if entry.get("Document_Type") == "Invoice" else "credit_memo",
+        "document_no": str(entry.get("Document_No") or ""),
+        "entry_no": int(entry.get("Entry_No") or 0),
+        "customer_no": str(entry.get("Customer_No") or "") or None,
+        "remaining": Decimal(str(entry.get("Remaining_Amount") or "0")),
+        "open": str(entry.get("Open") or "").lower() == "true",
+        "observed_at": utcnow(),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _next_second(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)

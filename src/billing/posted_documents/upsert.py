@@ -1,0 +1,365 @@
+"""The one upsert of posted ERP documents (erp-integration.md §4.2, §4.5; billing-api.md §10.3), used by the ERP
+pull and by ``POST /invoices`` / ``POST /credit-memos``.
+
+Keyed by (document type, ``documentNo``):
+
+* new → inserted (``INV-``/``CRD-`` random id) as ``Issued``, linked to its statement, then its status is
+  re-evaluated from the balance (the newest ``erp_balance`` observation, else the header's remaining amount);
+* known → updated only when newer (``Row_Version``; without one ``SystemModifiedAt``; without either, when the
+  content changed, bumping the local row-version counter), else ``unchanged`` without writing;
+* lines match on ``lineNo`` and keep their ids (``INL-``/``CRL-`` + the document's digits + an ordinal drawn from
+  ``next_line``); lines no longer present are removed.
+
+Linking: the statement whose id is upper(``externalDocumentNo``), else the one whose outbox row recorded the
+pre-assigned (or posted) number or whose ``externalIds.erpId`` is that number; the first wins when both match
+different statements. Types must agree (Debit ↔ invoice, Credit ↔ credit memo). A statement already linked to
+another document makes this one a duplicate, imported unlinked. An unlinked document is skipped unless
+``import_unlinked`` (or, for a credit memo, it applies to an imported invoice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billing.auth.principal import SYSTEM_ACTOR
+from billing.db.models import Statement
+from billing.db.types import json_dumps, json_loads
+from billing.kit.audit import created, with_events
+from billing.kit.ids import digits_of
+from billing.kit.money import round6
+from billing.posted_documents.data import PostedDocumentData, PostedLineData, UpsertResult
+from billing.posted_documents.kinds import KINDS, DocKind
+from billing.posted_documents.lifecycle import evaluate
+from billing.posted_documents.repository import PostedDocumentRepository
+from billing.statements.lifecycle import follow_statements
+
+#: Statement parties a linked document copies (§10.3).
+PARTIES = ("agreement_id", "client_id", "buyer_id", "licensee_id", "product_id", "vendor_id", "seller_id")
+_MONEY_HEADER = ("total_sp", "total_gt", "invoice_total", "credit_memo_total")
+_MONEY_LINE = ("quantity", "unit_price", "amount")
+
+
+@dataclass
+class Link:
+    statement: Statement | None
+    duplicate: bool = False
+    warning: str | None = None
+
+
+def upsert_posted(
+    session: Session,
+    data: PostedDocumentData,
+    *,
+    import_unlinked: bool,
+    now: datetime,
+    actor: Mapping[str, Any] | None = None,
+) -> UpsertResult:
+    """Insert, update or leave one posted document (see the module docstring). Never commits."""
+    kind = KINDS[data.doc_type]
+    repository = PostedDocumentRepository(session)
+    who = dict(actor or SYSTEM_ACTOR)
+    existing = repository.by_document_no(kind, data.document_no, for_update=True)
+    if existing is not None:
+        return _update(session, repository, kind, existing, data, now, who)
+
+    link = find_link(repository, kind, data)
+    applied_to = (
+        data.applies_to_doc_no
+        if kind.doc_type == "credit_memo"
+        and data.applies_to_doc_no
+        and repository.invoice_imported(data.applies_to_doc_no)
+        else None
+    )
+    if link.statement is None and not link.duplicate and not import_unlinked and applied_to is None:
+        return UpsertResult("skipped_unlinked", warning=link.warning)
+
+    document = repository.insert(
+        kind,
+        **header_values(kind, data),
+        status="Issued",
+        billing_type="Manual",
+        seller_id=data.seller_id or "",
+        balance_due=_balance(repository, kind, data, None),
+        row_version=data.row_version if data.row_version is not None else 1,
+        next_line=1,
+        audit=created(who, now, "issued"),
+        created_at=now,
+        updated_at=now,
+    )
+    sync_lines(repository, kind, document, data.lines)
+    if link.statement is not None:
+        _link(session, repository, kind, document, link.statement, data, now, who)
+    elif applied_to is not None:
+        _copy_parties_of_invoice(repository, document, applied_to)
+    evaluate(document, kind, actor=who, at=now)
+    session.flush()
+    return UpsertResult(
+        "inserted",
+        document_id=document.id,
+        statement_id=document.statement_id,
+        duplicate=link.duplicate,
+        warning=link.warning,
+    )
+
+
+def _update(
+    session: Session,
+    repository: PostedDocumentRepository,
+    kind: DocKind,
+    document: Any,
+    data: PostedDocumentData,
+    now: datetime,
+    actor: dict[str, Any],
+) -> UpsertResult:
+    newer: bool | None = None  # None: the ERP gives no version to compare, only the content can tell
+    if data.row_version is not None:
+        newer = data.row_version > document.row_version
+    elif data.erp_modified_at is not None and document.erp_modified_at is not None:
+        newer = data.erp_modified_at > document.erp_modified_at
+    # a re-read that is not newer (the pull's overlap, a resumed run) is skipped without reading the lines
+    differs = newer is not False and content_differs(repository, kind, document, data)
+    if newer is None:
+        newer = differs
+    if not newer:
+        return UpsertResult("unchanged", document_id=document.id, statement_id=document.statement_id)
+    if data.row_version is not None:
+        document.row_version = data.row_version
+    elif differs:
+        document.row_version = document.row_version + 1  # the local counter (§1.8 rowVersion)
+    link = Link(None)
+    if differs:
+        write_content(repository, kind, document, data)
+    balance = _balance(repository, kind, data, document.balance_due)
+    balance_changed = balance != document.balance_due
+    document.balance_due = balance
+    if document.statement_id is None:
+        link = find_link(repository, kind, data, document_id=document.id)
+        if link.statement is not None:
+            _link(session, repository, kind, document, link.statement, data, now, actor)
+    elif differs:
+        statement = repository.statement(document.statement_id)
+        if statement is not None:
+            statement_totals(statement, document, data)
+    if differs or balance_changed or link.statement is not None:
+        document.audit = with_events(document.audit, [], actor, now)
+        document.updated_at = now
+    evaluate(document, kind, actor=actor, at=now)
+    session.flush()
+    return UpsertResult(
+        "updated",
+        document_id=document.id,
+        statement_id=document.statement_id,
+        duplicate=link.duplicate,
+        warning=link.warning,
+    )
+
+
+# --- content ----------------------------------------------------------------------------------------------------
+
+
+def _doc(value: Any) -> Any:
+    """A JSON member as it reads back from the database (instants as text, numbers normalised)."""
+    return json_loads(json_dumps(value))
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else round6(value)
+
+
+def header_values(kind: DocKind, data: PostedDocumentData) -> dict[str, Any]:
+    """The document's columns taken from the data (balance, status, parties and audit are decided apart)."""
+    values: dict[str, Any] = {
+        "document_no": data.document_no,
+        "erp_id": data.erp_id or data.document_no,
+        "document_date": data.document_date,
+        "posting_date": data.posting_date,
+        "currency": data.currency,
+        "total_sp": _money(data.total_sp),
+        "total_gt": _money(data.total_gt),
+        "erp_modified_at": data.erp_modified_at,
+        "erp_data": _doc(data.erp_data),
+        "price": _doc(data.price),
+        kind.total_field: _money(data.total_gt),
+    }
+    if kind.doc_type == "invoice":
+        values["due_date"] = data.due_date
+    else:
+        values["applies_to_doc_no"] = data.applies_to_doc_no
+    return values
+
+
+def line_values(line: PostedLineData) -> dict[str, Any]:
+    return {
+        "line_no": line.line_no,
+        "document_no": line.document_no,
+        "item_no": line.item_no,
+        "description": line.description,
+        "description2": line.description2,
+        "period_start": line.period_start,
+        "period_end": line.period_end,
+        "quantity": _money(line.quantity),
+        "unit_price": _money(line.unit_price),
+        "amount": _money(line.amount),
+        "erp_data": _doc(line.erp_data),
+        "price": _doc(line.price),
+    }
+
+
+def _unique_lines(lines: tuple[PostedLineData, ...]) -> list[PostedLineData]:
+    """One line per ``lineNo``, in order of first appearance (a repeated number keeps its first line)."""
+    seen: dict[int, PostedLineData] = {}
+    for line in lines:
+        seen.setdefault(line.line_no, line)
+    return list(seen.values())
+
+
+def content_differs(
+    repository: PostedDocumentRepository, kind: DocKind, document: Any, data: PostedDocumentData
+) -> bool:
+    if any(getattr(document, name) != value for name, value in header_values(kind, data).items()):
+        return True
+    stored = {line.line_no: line for line in repository.lines(kind, document.id)}
+    wanted = _unique_lines(data.lines)
+    if set(stored) != {line.line_no for line in wanted}:
+        return True
+    return any(
+        getattr(stored[line.line_no], name) != value for line in wanted for name, value in line_values(line).items()
+    )
+
+
+def write_content(repository: PostedDocumentRepository, kind: DocKind, document: Any, data: PostedDocumentData) -> None:
+    for name, value in header_values(kind, data).items():
+        if getattr(document, name) != value:
+            setattr(document, name, value)
+    sync_lines(repository, kind, document, data.lines)
+
+
+def sync_lines(
+    repository: PostedDocumentRepository, kind: DocKind, document: Any, lines: tuple[PostedLineData, ...]
+) -> None:
+    """Lines match on ``lineNo`` and keep their ids; new numbers get the next ordinal (§12.1); lines no longer
+    present are removed."""
+    stored = {line.line_no: line for line in repository.lines(kind, document.id)} if document.next_line > 1 else {}
+    wanted = _unique_lines(lines)
+    for line in wanted:
+        values = line_values(line)
+        current = stored.get(line.line_no)
+        if current is None:
+            line_id = f"{kind.line_prefix}-{digits_of(document.id)}-{document.next_line:04d}"
+            document.next_line += 1
+            repository.add_line(kind, id=line_id, **{kind.line_parent: document.id}, **values)
+            continue
+        for name, value in values.items():
+            if getattr(current, name) != value:
+                setattr(current, name, value)
+    keep = {line.line_no for line in wanted}
+    repository.delete_lines(kind, [line.id for number, line in stored.items() if number not in keep])
+    repository.session.flush()
+
+
+def _balance(
+    repository: PostedDocumentRepository, kind: DocKind, data: PostedDocumentData, current: Decimal | None
+) -> Decimal | None:
+    """The newest ledger-entry observation, else the header's remaining amount, else what the document has."""
+    observed = repository.observed_balance(kind.doc_type, data.document_no)
+    if observed is not None:
+        return observed
+    if data.balance_due is not None:
+        return round6(data.balance_due)
+    return current
+
+
+# --- linking ------------------------------------------------------------------------------------------------------
+
+
+def find_link(
+    repository: PostedDocumentRepository, kind: DocKind, data: PostedDocumentData, *, document_id: str | None = None
+) -> Link:
+    external = (data.external_document_no or "").strip().upper()
+    by_external = repository.statement(external) if external else None
+    by_number = repository.statement_by_erp_number([data.pre_assigned_no or "", data.erp_id, data.document_no])
+    warning = None
+    if by_external is not None and by_number is not None and by_external.id != by_number.id:
+        warning = (
+            f"{kind.label} {data.document_no} names statement {by_external.id} but its ERP number belongs to "
+            f"{by_number.id}; linked to {by_external.id}."
+        )
+    statement = by_external or by_number
+    if statement is None:
+        return Link(None, warning=warning)
+    if statement.type != kind.statement_type:
+        return Link(
+            None,
+            warning=f"{kind.label} {data.document_no} matches statement {statement.id} of type {statement.type}; "
+            "not linked.",
+        )
+    linked = getattr(statement, kind.statement_field)
+    if linked and linked != document_id:
+        return Link(
+            None,
+            duplicate=True,
+            warning=f"Statement {statement.id} is already linked to {linked}; {kind.label.lower()} "
+            f"{data.document_no} is imported unlinked.",
+        )
+    return Link(statement, warning=warning)
+
+
+def _link(
+    session: Session,
+    repository: PostedDocumentRepository,
+    kind: DocKind,
+    document: Any,
+    statement: Statement,
+    data: PostedDocumentData,
+    now: datetime,
+    actor: dict[str, Any],
+) -> None:
+    """§10.3: the document takes the statement's parties and billing type; the statement gets the document's
+    reference and tax/gross totals and, if not Issued yet, becomes Issued (its ledger may then complete)."""
+    document.statement_id = statement.id
+    for name in PARTIES:
+        setattr(document, name, getattr(statement, name))
+    document.billing_type = statement.billing_type
+    setattr(statement, kind.statement_field, document.id)
+    statement_totals(statement, document, data)
+    events: list[str] = []
+    if statement.status != "Issued":
+        row = repository.outbox(statement.id)
+        if not statement.external_erp_id:  # the unposted number the push recorded, else the pre-assigned one
+            statement.external_erp_id = (row.erp_document_no if row is not None else None) or data.erp_id
+        held = row is not None and row.lease_until is not None and row.lease_until > now
+        if row is not None and row.state == "pending" and not held:
+            row.state, row.resolution, row.updated_at = "done", "found", now
+            row.erp_document_no = row.erp_document_no or statement.external_erp_id
+        statement.status = "Issued"
+        statement.error = None
+        statement.status_notes = None
+        events.append("issued")
+    statement.audit = with_events(statement.audit, events, actor, now)
+    statement.updated_at = now
+    if events:
+        follow_statements(session, statement.ledger_id, statement.custom_ledger_id, now)
+
+
+def statement_totals(statement: Statement, document: Any, data: PostedDocumentData) -> None:
+    total_st = data.price.get("totalST")
+    statement.total_st = (
+        round6(Decimal(str(total_st))) if total_st is not None else document.total_gt - document.total_sp
+    )
+    statement.total_gt = document.total_gt
+
+
+def _copy_parties_of_invoice(repository: PostedDocumentRepository, document: Any, invoice_no: str) -> None:
+    """An unlinked credit memo applied to an imported invoice belongs to that invoice's client."""
+    invoice = repository.by_document_no(KINDS["invoice"], invoice_no)
+    if invoice is not None:
+        for name in PARTIES:
+            value = getattr(invoice, name)
+            if value is not None or name != "seller_id":
+                setattr(document, name, value)

@@ -1,0 +1,1 @@
+"""Operations reports (service extension): the ERP reconciliation report."""

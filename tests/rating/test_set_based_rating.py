@@ -1,0 +1,170 @@
+"""Set-based rating gives exactly what `billing.rating.pricing.rate` gives, charge by charge (§9.2, §9.3)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import select
+
+from billing.db.bulk import insert_rows
+from billing.db.models import Charge
+from billing.kit.money import round6
+from billing.rating.jobs import ChargeRater
+from billing.rating.pricing import (
+    factor,
+    rate,
+    rated_margin_micros,
+    rated_spx1_micros,
+    rated_unit_sp_micros,
+)
+from billing.rating.repository import RatingRepository
+
+VENDOR, SELLER, LEDGER, JOURNAL = "ACC-3102-8586", "SEL-0000-0001", "BLE-0000-0001-0000-0001", "BJO-0000-0001"
+MANUAL_CLIENT = "ACC-0000-0999"
+NOW = datetime(2025, 6, 10, 12, 0, 0)
+#: Markups as they come from a subscription or agreement (6 places) or a margin policy (converted, 60 digits).
+MARKUPS = ("15", "33.333333", "-33.333333", "0", "0.000001", "-100", "99900", "12.5")
+MARGINS = ("25", "30", "-50", "0.000001", "99.9", "33.333333")
+UNIT_PRICES = ("10", "0.333333", "-4.2", "0.000001", "0.000025", "-0.000025", "1234567.891234", "0")
+QUANTITIES = ("3", "-2", "1000", "0.5", "1", "0.000001", "7.333333")
+
+
+def micros(value: D) -> int:
+    return int(value.scaleb(6))
+
+
+def converted(margin: str) -> D:
+    """The markup a margin-only policy stands for (`MarkupResolver`'s conversion)."""
+    rater = ChargeRater(
+        {"agreements": {"A": {"id": "A", "client": "C"}}, "subscriptions": {}, "assets": {}, "items": {}},
+        [{"id": "P", "client": "C", "products": [], "margin": margin}],
+        frozenset(),
+        VENDOR,
+    )
+    return rater.markups.markup_for(agreement_id="A", source_id=None)
+
+
+ALL_MARKUPS = [D(m) for m in MARKUPS] + [converted(m) for m in MARGINS]
+
+
+class TestIntegerArithmetic:
+    """SQLite computes prices on integer millionths with these functions; they must agree with `rate`."""
+
+    @pytest.mark.parametrize("markup", ALL_MARKUPS, ids=str)
+    def test_every_value_equals_rate(self, markup):
+        text = str(factor(markup))
+        for unit, quantity in itertools.product(UNIT_PRICES, QUANTITIES):
+            unit_pp, qty = D(unit), D(quantity)
+            ppx1 = round6(unit_pp * qty)
+            expected = rate(unit_pp, qty, ppx1, markup)
+            assert rated_unit_sp_micros(micros(unit_pp), text) == micros(expected.unit_sp)
+            assert rated_spx1_micros(micros(unit_pp), micros(qty), text) == micros(expected.spx1)
+            margin = rated_margin_micros(micros(unit_pp), micros(qty), micros(ppx1), text)
+            assert margin == (None if expected.margin is None else micros(expected.margin))
+
+    def test_a_sixty_digit_markup_is_used_unrounded(self):
+        markup = converted("25")
+        assert len(markup.as_tuple().digits) == 60
+        assert rate(D("0.000003"), D(1), D("0.000003"), markup).unit_sp == D("0.000004")  # 0.000003 × 1.3333…
+
+
+class TestRatingInTheDatabase:
+    """Charges rated by one UPDATE (NUMERIC on PostgreSQL, SQL functions on SQLite) equal `rate` to the digit."""
+
+    def world(self) -> tuple[dict, list[dict]]:
+        agreements, subscriptions, policies = {}, {}, []
+        for number, markup in enumerate(MARKUPS):  # markup on the subscription
+            agreements[f"AGR-{number:04d}"] = {"id": f"AGR-{number:04d}", "client": "ACC-0000-0100"}
+            subscriptions[f"SUB-{number:04d}"] = {"id": f"SUB-{number:04d}", "price": {"markup": markup}}
+        for number, margin in enumerate(MARGINS, start=100):  # a margin policy of the agreement's client
+            client = f"ACC-0000-{number:04d}"
+            agreements[f"AGR-{number:04d}"] = {"id": f"AGR-{number:04d}", "client": client}
+            subscriptions[f"SUB-{number:04d}"] = {"id": f"SUB-{number:04d}", "price": {"markup": None}}
+            policies.append({"id": f"PRP-{number:04d}", "client": client, "products": [], "margin": margin})
+        agreements["AGR-0999"] = {"id": "AGR-0999", "client": MANUAL_CLIENT}  # billed manually
+        subscriptions["SUB-0999"] = {"id": "SUB-0999", "price": {"markup": "15"}}
+        items = {"ITM-0001": {"id": "ITM-0001"}}
+        return {"agreements": agreements, "subscriptions": subscriptions, "assets": {}, "items": items}, policies
+
+    def charges(self, world: dict) -> list[dict]:
+        rows = []
+        sources = [(agreement, f"SUB-{agreement[4:]}") for agreement in world["agreements"]]
+        sources.append(("AGR-0000", "SUB-9999"))  # a subscription that no longer exists
+        values = list(itertools.product(UNIT_PRICES, QUANTITIES))
+        for line, ((agreement, subscription), (unit, quantity)) in enumerate(itertools.product(sources, values), 1):
+            rows.append(
+                {
+                    "id": f"CHG-0000-0001-0000-{line:04d}-00",
+                    "journal_id": JOURNAL,
+                    "line": line,
+                    "child": 0,
+                    "seq": line * 100,
+                    "unit_pp": D(unit),
+                    "quantity": D(quantity),
+                    "ppx1": round6(D(unit) * D(quantity)),
+                    "currency_purchase": "USD",
+                    "billing_type": "Automated",
+                    "upload_status": "Ready",
+                    "client_id": world["agreements"][agreement]["client"],
+                    "seller_id": SELLER,
+                    "vendor_id": VENDOR,
+                    "agreement_id": agreement,
+                    "subscription_id": subscription,
+                    "item_id": "ITM-0001",
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+            )
+        return rows
+
+    def test_set_based_values_equal_rate(self, db):
+        world, policies = self.world()
+        rater = ChargeRater(world, policies, frozenset({(MANUAL_CLIENT, VENDOR)}), VENDOR)
+        rows = self.charges(world)
+        with db.session_scope() as session:
+            insert_rows(session, Charge.__table__, rows)
+        with db.session_scope() as session:
+            repository = RatingRepository(session)
+            charges = Charge.journal_id == JOURNAL
+            repository.rate(charges, rater.plan(repository.rating_keys(charges), {SELLER: LEDGER}), NOW)
+        with db.read_scope() as session:
+            stored = {c.id: c for c in session.execute(select(Charge).where(Charge.journal_id == JOURNAL)).scalars()}
+        outcomes = {"Ready": 0, "Skipped": 0, "Error": 0}
+        for row in rows:
+            charge = stored[row["id"]]
+            outcomes[charge.processing_status] += 1
+            assert charge.ledger_id == LEDGER
+            if row["client_id"] == MANUAL_CLIENT:
+                assert (charge.billing_type, charge.processing_status, charge.unit_sp) == ("Manual", "Skipped", None)
+                continue
+            if row["subscription_id"] == "SUB-9999":
+                assert charge.processing_status == "Error" and charge.billing_type == "Automated"
+                assert charge.processing_errors == ["Subscription 'SUB-9999' no longer exists."]
+                assert (charge.spx1, charge.markup, charge.currency_sale) == (None, None, None)
+                continue
+            markup = rater.markups.markup_for(agreement_id=row["agreement_id"], source_id=row["subscription_id"])
+            expected = rate(row["unit_pp"], row["quantity"], row["ppx1"], markup)
+            got = (charge.unit_sp, charge.spx1, charge.markup, charge.margin)
+            assert got == (expected.unit_sp, expected.spx1, expected.markup, expected.margin), row
+            assert (charge.processing_status, charge.processing_errors, charge.currency_sale) == ("Ready", None, "USD")
+        assert outcomes == {"Ready": len(rows) - 2 * len(UNIT_PRICES) * len(QUANTITIES)} | {
+            "Skipped": len(UNIT_PRICES) * len(QUANTITIES),
+            "Error": len(UNIT_PRICES) * len(QUANTITIES),
+        }
+
+    def test_charges_of_sellers_without_a_pending_ledger_are_left_alone(self, db):
+        world, policies = self.world()
+        rows = self.charges(world)[:3]
+        with db.session_scope() as session:
+            insert_rows(session, Charge.__table__, rows)
+        with db.session_scope() as session:
+            repository = RatingRepository(session)
+            charges = Charge.journal_id == JOURNAL
+            plan = ChargeRater(world, policies, frozenset(), VENDOR).plan(repository.rating_keys(charges), {})
+            assert plan == []
+            repository.rate(charges, plan, NOW)
+        with db.read_scope() as session:
+            assert {c.ledger_id for c in session.execute(select(Charge)).scalars()} == {None}
