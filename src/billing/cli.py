@@ -30,6 +30,8 @@ app.add_typer(statements_app, name="statements")
 erp_app = typer.Typer(help="The ERP queue: status, look-ups, attempts, pause/resume.", no_args_is_help=True)
 app.add_typer(erp_app, name="erp")
 app.add_typer(erp_sim_app, name="erp-sim")
+documents_app = typer.Typer(help="PDF/CSV documents and their delivery to finance.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
 console = Console()
 
 DEMO_REFERENCE_FILE = Path("var/demo-reference.json")
@@ -188,7 +190,7 @@ def erp_status() -> None:
     """Queue depth, oldest pending age, pause, live replicas and job leases."""
     from billing.erp.cli import status
 
-    raise typer.Exit(status(_database(), console))
+    raise typer.Exit(status(_database(), console, get_settings().erp.pull.unposted_alert))
 
 
 @erp_app.command("fetch-wsdl")
@@ -242,7 +244,9 @@ def erp_reconcile(
     """Statements against posted ERP documents: totals, unlinked documents, Issued but not posted (exit 1 if any)."""
     from billing.reports.cli import reconcile
 
-    raise typer.Exit(reconcile(_database(), start, end, limit, as_json, console))
+    raise typer.Exit(
+        reconcile(_database(), get_settings().erp.pull.unposted_alert, start, end, limit, as_json, console)
+    )
 
 
 @erp_app.command("pause")
@@ -298,6 +302,57 @@ def daemon(
     raise typer.Exit(run_daemon(get_settings(), replica_id or worker_id()))
 
 
+@documents_app.command("render")
+def documents_render(
+    ids: Annotated[list[str] | None, typer.Argument(help="statement, invoice, credit memo or ledger ids")] = None,
+    rql: Annotated[str | None, typer.Option("--filter", help="RQL over --type, e.g. 'eq(status,Paid)'")] = None,
+    parent_type: Annotated[
+        str | None, typer.Option("--type", help="statement | invoice | credit_memo (with --filter)")
+    ] = None,
+) -> None:
+    """Render documents now (new versions only where inputs or templates changed), with a progress bar."""
+    from billing.documents.cli import render
+
+    raise typer.Exit(render(_database(), get_settings(), ids or [], parent_type, rql, console))
+
+
+@documents_app.command("deliver")
+def documents_deliver(
+    parent_id: Annotated[str | None, typer.Argument(help="only this parent's deliveries (failed ones retried)")] = None,
+) -> None:
+    """Send due deliveries now, with a progress bar; then show the targets."""
+    from billing.documents.cli import deliver
+
+    raise typer.Exit(deliver(_database(), get_settings(), parent_id, console))
+
+
+@documents_app.command("resend")
+def documents_resend(
+    ref: Annotated[str, typer.Argument(help="a parent id (its latest documents) or a delivery number")],
+    target: Annotated[str | None, typer.Option("--target", help="another configured target")] = None,
+) -> None:
+    """Deliver documents that were sent already once more."""
+    from billing.documents.cli import resend
+
+    raise typer.Exit(resend(_database(), get_settings(), ref, target, console))
+
+
+@documents_app.command("status")
+def documents_status() -> None:
+    """Delivery targets (paused, failures, counts) and the render backlog; exit 1 while a target is paused."""
+    from billing.documents.cli import status
+
+    raise typer.Exit(status(_database(), get_settings(), console))
+
+
+@documents_app.command("resume")
+def documents_resume(name: Annotated[str, typer.Argument(help="the target's name")]) -> None:
+    """Lift a delivery target's pause; its waiting deliveries go out on the next tick."""
+    from billing.documents.cli import resume
+
+    raise typer.Exit(resume(_database(), name, console))
+
+
 @app.command()
 def demo(
     once: Annotated[bool, typer.Option("--once", help="run the cycle, check it and exit (0 = all good)")] = False,
@@ -310,11 +365,20 @@ def demo(
 
     from billing.api.app import create_app
     from billing.db.migrate import upgrade
-    from billing.demo import demo_billing, demo_journal, print_welcome, self_check, wait_for_erp, wait_for_invoices
+    from billing.demo import (
+        demo_billing,
+        demo_journal,
+        print_welcome,
+        self_check,
+        wait_for_documents,
+        wait_for_erp,
+        wait_for_invoices,
+    )
     from billing.erp_sim.app import ErpSimulator
     from billing.erp_sim.seed import seed_from_reference
     from billing.jobs.daemon import Daemon
     from billing.reference.demo import build_demo_dataset
+    from billing.settings import DeliveryRuleSettings, DeliveryTargetSettings
 
     settings = get_settings()
     _configure_logging()
@@ -331,6 +395,20 @@ def demo(
             ),
         }
     )
+    finance_dir: Path | None = Path("var/finance").resolve()
+    if not settings.documents.targets:
+        assert finance_dir is not None
+        finance_dir.mkdir(parents=True, exist_ok=True)  # the demo's finance receives every document in a drop folder
+        settings.documents = settings.documents.model_copy(
+            update={
+                "render_interval_s": 1.0,
+                "deliver_interval_s": 1.0,
+                "targets": [DeliveryTargetSettings(name="finance-folder", type="folder", path=Path("var/finance"))],
+                "rules": [DeliveryRuleSettings(target="finance-folder")],
+            }
+        )
+    else:
+        finance_dir = None
     daemon = Daemon(settings, "demo")
     daemon.start()
     if port == 0:
@@ -345,15 +423,17 @@ def demo(
             raise typer.Exit(1)
         time.sleep(0.05)
     base_url = f"http://{host}:{port}/public/v1/billing"
-    print_welcome(console, base_url, erp.base_url, erp.root_url)
+    print_welcome(console, base_url, erp.base_url, erp.root_url, finance_dir)
     try:
         if once:
-            ok = self_check(console, base_url, erp.root_url)
+            ok = self_check(console, base_url, erp.root_url, finance_dir)
             raise typer.Exit(0 if ok else 1)
         demo_journal(console, base_url)
         statements = demo_billing(console, base_url)
         if wait_for_erp(console, base_url, erp.root_url, statements):
             wait_for_invoices(console, base_url, erp.root_url, statements)
+            if finance_dir is not None:
+                wait_for_documents(console, finance_dir, statements)
         while thread.is_alive():
             thread.join(0.5)
     except KeyboardInterrupt:

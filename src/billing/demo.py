@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,13 @@ from rich.panel import Panel
 from billing.reference.demo import DEMO_ACCOUNTS, DEMO_TOKENS, build_demo_dataset
 
 
-def print_welcome(console: Console, base_url: str, erp_url: str | None = None, erp_root: str | None = None) -> None:
+def print_welcome(
+    console: Console,
+    base_url: str,
+    erp_url: str | None = None,
+    erp_root: str | None = None,
+    finance_dir: Path | None = None,
+) -> None:
     ops, vendor, client = DEMO_TOKENS["operations"], DEMO_TOKENS["vendor"], DEMO_TOKENS["client"]
     lines = [
         f"Billing API: [bold]{base_url}[/bold]   (OpenAPI: {base_url}/openapi.json)",
@@ -41,6 +48,7 @@ def print_welcome(console: Console, base_url: str, erp_url: str | None = None, e
             if erp_url
             else []
         ),
+        *([f"Finance drop folder (rendered PDFs and CSVs): [bold]{finance_dir}[/bold]", ""] if finance_dir else []),
         "Ctrl-C stops the server.",
     ]
     console.print(Panel("\n".join(lines), title="billing demo", expand=False))
@@ -205,6 +213,27 @@ def wait_for_invoices(
     return linked_all and bool(own) and any(i["status"] == "Paid" for i in own)
 
 
+def wait_for_documents(
+    console: Console, finance_dir: Path, statements: list[dict[str, Any]], timeout: float = 60
+) -> bool:
+    """Wait until the daemon has rendered and delivered each statement's PDF and charges CSV, and its invoice or
+    credit memo PDF, to the finance drop folder; True when all are there (complete files: delivery renames a
+    finished temporary file into place)."""
+    wanted = [f"statement-{statement['id']}{suffix}" for statement in statements for suffix in (".pdf", "-charges.csv")]
+    deadline = time.monotonic() + timeout
+    while True:
+        present = {path.name for path in finance_dir.glob("*")} if finance_dir.is_dir() else set()
+        posted = [name for name in present if name.startswith(("invoice-", "credit-memo-")) and name.endswith(".pdf")]
+        complete = all(name in present for name in wanted) and len(posted) >= len(statements)
+        if complete or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    pdfs = sum(name.endswith(".pdf") for name in present)
+    csvs = sum(name.endswith(".csv") for name in present)
+    console.print(f"Finance received {pdfs} PDF(s) and {csvs} CSV(s) in the drop folder {finance_dir}.")
+    return complete and bool(statements)
+
+
 def _wait_linked(http: httpx.Client, ops: dict[str, str], ids: list[str], timeout: float) -> dict[str, list[str]]:
     """The invoice / credit memo ids linked to the statements, once all are linked (or at the timeout)."""
     deadline = time.monotonic() + timeout
@@ -225,7 +254,7 @@ def reconciliation_clean(console: Console, http: httpx.Client, ops: dict[str, st
     return bool(summary["clean"])
 
 
-def self_check(console: Console, base_url: str, erp_root: str | None = None) -> bool:
+def self_check(console: Console, base_url: str, erp_root: str | None = None, finance_dir: Path | None = None) -> bool:
     """Exercise the running API end to end; print each check; True when all pass."""
     ops = {"Authorization": f"Bearer {DEMO_TOKENS['operations']}"}
     vendor = {"Authorization": f"Bearer {DEMO_TOKENS['vendor']}"}
@@ -300,6 +329,11 @@ def self_check(console: Console, base_url: str, erp_root: str | None = None) -> 
                 lambda: wait_for_invoices(console, base_url, erp_root, pushed),
             )
             check("the reconciliation report is clean", lambda: reconciliation_clean(console, http, ops))
+        if erp_root is not None and finance_dir is not None:
+            check(
+                "PDF and CSV documents are rendered and delivered to the finance drop folder",
+                lambda: wait_for_documents(console, finance_dir, pushed),
+            )
         check(
             "RQL error is a 400 problem",
             lambda: http.get("/manual-overrides?eq(status,Nope)", headers=ops).json()["type"].endswith("invalid-query"),

@@ -90,6 +90,66 @@ class DaemonSettings(BaseModel):
     shutdown_grace_s: float = 20.0
 
 
+class DeliveryTargetSettings(BaseModel):
+    """Where finance receives documents: an SMTP mailbox or a drop folder. The SMTP password is read from the
+    environment variable named by ``password_env`` (never from a file)."""
+
+    name: str
+    type: Literal["smtp", "folder"]
+    # folder
+    path: Path | None = None
+    # smtp
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password_env: str | None = None
+    sender: str = "billing@localhost"
+    recipients: list[str] = []
+    timeout_s: float = 30.0
+
+
+class DeliveryRuleSettings(BaseModel):
+    """Which documents go to a target; an empty list matches everything."""
+
+    target: str
+    document_types: list[Literal["statement", "invoice", "credit_memo"]] = []
+    formats: list[Literal["pdf", "csv"]] = []
+    sellers: list[str] = []
+    clients: list[str] = []
+
+
+class DeliverySettings(BaseModel):
+    backoff_base_s: float = 30.0  # retry n waits min(cap, base × 2^(n−1))
+    backoff_cap_s: float = 3600.0
+    max_attempts: int = 10  # then the delivery is Failed
+    pause_after_failures: int = 5  # consecutive failures of a target pause it until `billing documents resume`
+    lease_s: int = 120
+    batch_size: int = 50
+
+
+class DocumentsSettings(BaseModel):
+    """Rendering (PDF/CSV from templates) and delivery to finance (erp-integration.md §5.2)."""
+
+    enabled: bool = True
+    templates_dir: Path | None = None  # None = the bundled ``templates/``
+    locale: str = "en_US"  # number, money and date formats (CLDR locale)
+    render_interval_s: float = 10.0
+    deliver_interval_s: float = 10.0
+    render_batch_size: int = 20
+    render_lease_s: int = 300
+    discovery_overlap_s: float = 300.0  # parents updated this long before the newest known one are looked at again
+    #: outputs per parent type: invoice_pdf, credit_memo_pdf, statement_pdf, statement_charges_csv, invoice_lines_csv
+    outputs: dict[str, list[str]] = {
+        "statement": ["statement_pdf", "statement_charges_csv"],
+        "invoice": ["invoice_pdf", "invoice_lines_csv"],
+        "credit_memo": ["credit_memo_pdf"],
+    }
+    delivery: DeliverySettings = DeliverySettings()
+    targets: list[DeliveryTargetSettings] = []
+    rules: list[DeliveryRuleSettings] = []
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     format: Literal["console", "json"] = "console"
@@ -139,6 +199,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     erp: ErpSettings = ErpSettings()
     daemon: DaemonSettings = DaemonSettings()
+    documents: DocumentsSettings = DocumentsSettings()
     erp_sim: ErpSimSettings = ErpSimSettings()
 
     @classmethod

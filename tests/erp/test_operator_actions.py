@@ -5,6 +5,7 @@ document, retry of an Issued statement refused, pause/resume and status from the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from billing.cli import app
-from billing.db.models import ErpAttempt, ErpControl, ErpOutbox
+from billing.db.models import ErpAttempt, ErpControl, ErpOutbox, Statement
 from billing.erp.push import Pusher
 from billing.erp.soap import SoapGateway
 from billing.erp_sim.app import ErpSimulator
@@ -152,3 +153,9 @@ class TestCli:
         assert lookup.exit_code == 0 and "1 ERP document(s)" in lookup.output
         attempts = cli.invoke(app, ["erp", "attempts", queued[0]["id"]])
         assert attempts.exit_code == 0 and "2 attempts." in attempts.output  # Create and Update
+        assert "not posted" not in cli.invoke(app, ["erp", "status"]).output  # pushed just now: within the allowance
+        with db.session_scope() as session:  # pushed 8 days ago and the ERP never posted it
+            statement = session.get(Statement, queued[0]["id"])
+            statement.queued_at -= timedelta(days=8)
+        stuck = cli.invoke(app, ["erp", "status"])
+        assert "Issued over 7 days ago, not posted" in stuck.output and queued[0]["id"] in stuck.output

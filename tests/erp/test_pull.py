@@ -260,3 +260,43 @@ class TestCreditMemos:
         assert after.balance_due == invoice.total_gt - min(abs(memo.total_gt), invoice.total_gt) < invoice.total_gt
         served = api.get(f"/invoices/{invoice.id}", headers=ops).json()["erpData"]["balanceDue"]
         assert Decimal(str(served)) == after.balance_due
+
+
+class TestRowVersionWatermark:
+    def test_runs_read_versions_above_the_watermark_and_resume_from_the_checkpoint(
+        self, db, posted, pull_settings, gateway, sim_http, monkeypatch
+    ):
+        """erp.pull.watermark_field = Row_Version (§4.2): the filter is Row_Version: {watermark+1}.., the watermark
+        becomes the run's highest version; a failed page resumes from the checkpoint, each document imported once."""
+        from billing.erp import pull as pull_module
+
+        by_version = pull_settings.model_copy(
+            update={"pull": pull_settings.pull.model_copy(update={"watermark_field": "Row_Version", "page_size": 1})}
+        )
+        real = pull_module.upsert_posted
+        calls = {"n": 0}
+
+        def failing_on_the_second_page(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("injected database failure")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(pull_module, "upsert_posted", failing_on_the_second_page)
+        with pytest.raises(RuntimeError):
+            Puller(db, by_version, gateway).run("posted_invoices")
+        with db.read_scope() as session:
+            cursor = session.get(ErpCursor, "posted_invoices")
+            assert cursor is not None and cursor.run_lower == "1" and cursor.run_pages == 1 and cursor.watermark is None
+        monkeypatch.setattr(pull_module, "upsert_posted", real)
+        assert Puller(db, by_version, gateway).run("posted_invoices").finished
+        erp_versions = [
+            int(d["Row_Version"]) for s in posted if s["type"] == "Debit" for d in posted_documents(sim_http, s["id"])
+        ]
+        with db.read_scope() as session:
+            numbers = list(session.execute(select(Invoice.document_no)).scalars())
+            cursor = session.get(ErpCursor, "posted_invoices")
+        assert len(numbers) == len(set(numbers)) == len(erp_versions)
+        assert cursor is not None and cursor.watermark == str(max(erp_versions)) and cursor.run_lower is None
+        again = Puller(db, by_version, gateway).run("posted_invoices")
+        assert again.read == 0 and again.finished  # nothing above the watermark: not even a re-read

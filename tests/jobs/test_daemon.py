@@ -125,3 +125,23 @@ def test_a_stalled_stop_still_exits_0_within_the_grace_period_plus_5_s(db: Datab
             daemon.kill()
     output = daemon.stdout.read() if daemon.stdout else ""
     assert "daemon.stopping" in output and "daemon.stop.forced" in output, output[-3000:]
+
+
+def test_a_delivery_rule_naming_no_target_refuses_to_start(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BILLING_DATABASE_URL": f"sqlite:///{tmp_path}/refused.db",
+        "BILLING_DAEMON__HTTP_PORT": "0",
+        "BILLING_DOCUMENTS__RULES": '[{"target": "nowhere"}]',
+    }
+    upgrade(env["BILLING_DATABASE_URL"])
+    refused = subprocess.run(
+        [sys.executable, "-m", "billing.cli", "daemon"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "nowhere" in refused.stderr and "Traceback" not in refused.stderr

@@ -193,6 +193,16 @@ class TestIssuedNotPosted:
         assert body["issuedNotPosted"][0]["document"] == {"id": memo_id, "status": "Deleted"}
         assert body["issuedNotPosted"][0]["externalIds"] == {"erpId": "PRE-US-SCM-1001"}
 
+    def test_a_statement_within_the_posting_allowance_is_not_reported(self, api, ops, db, settings):
+        """erp.pull.unposted_alert_days: the ERP's posting run has this long before a statement counts as stuck."""
+        now = utcnow()
+        make_statement(db, S1, status="Issued", erp_id="SI-1", queued_at=now - timedelta(days=6), issued_at=now)
+        make_statement(db, S2, status="Issued", erp_id="SI-2", queued_at=now - timedelta(days=8), issued_at=now)
+        body = report(api, ops)
+        assert [row["id"] for row in body["issuedNotPosted"]] == [S2]
+        settings.erp.pull.unposted_alert_days = 0
+        assert summary(report(api, ops))["issuedNotPosted"] == 2
+
     def test_oldest_first(self, api, ops, db):
         now = utcnow()
         make_statement(db, S1, status="Issued", erp_id="SI-1", issued_at=now - timedelta(days=1))

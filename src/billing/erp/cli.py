@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,21 @@ from billing.erp.soap import SoapGateway, gateway_for
 from billing.errors import AppError
 from billing.jobs.leases import JobLeaseRepository, ReplicaRepository
 from billing.kit.rql import parse_query_string
+from billing.reports.repository import Period, ReconciliationRepository
 from billing.settings import Settings
 from billing.statements.cli import operations
 from billing.statements.repository import LIST_SPEC, StatementRepository
 from billing.statements.schemas import StatementUpdate
 from billing.statements.service import StatementService
 
+STUCK_LISTED = 20  # statements listed by `billing erp status` as Issued but not posted in time
 
-def status(database: Database, console: Console) -> int:
-    """Queue depth, oldest age, pause, replicas and job leases."""
+
+def status(database: Database, console: Console, unposted_alert: timedelta = timedelta(days=7)) -> int:
+    """Queue depth, oldest age, pause, replicas, job leases, and statements Issued but not posted in time."""
     with database.read_scope() as session:
+        now = db_now(session)
+        stuck = ReconciliationRepository(session).issued_not_posted(Period(), STUCK_LISTED, now - unposted_alert)
         counts = OutboxRepository(session).counts()
         control = ControlRepository(session).get()
         oldest = session.execute(
@@ -61,6 +66,12 @@ def status(database: Database, console: Console) -> int:
             str(lease.last_finished_at or ""),
         )
     console.print(table)
+    if stuck:
+        days = unposted_alert.total_seconds() / 86400
+        listed = Table("statement", "ERP id", "type", "age (days)", title=f"Issued over {days:g} days ago, not posted")
+        for row in stuck:
+            listed.add_row(row.statement_id, row.erp_id or "", row.statement_type, str(row.age_days(now)))
+        console.print(listed)
     return 0
 
 

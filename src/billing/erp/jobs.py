@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.db.engine import Database
-from billing.db.models import ErpOutbox, Statement
+from billing.db.models import ErpOutbox
 from billing.erp.errors import ErpError
 from billing.erp.gateway import ErpGateway
 from billing.erp.pull import LEDGER_STREAM
@@ -23,6 +23,7 @@ from billing.erp.repository import (
     db_now,
 )
 from billing.jobs.leases import ReplicaRepository
+from billing.reports.repository import Period, ReconciliationRepository
 
 log = structlog.get_logger("billing.erp")
 REAP_GRACE = timedelta(seconds=30)
@@ -67,15 +68,11 @@ def probe(database: Database, gateway: ErpGateway) -> bool:
     return True
 
 
-def gauges(session: Session) -> dict[str, Any]:
+def gauges(session: Session, unposted_alert: timedelta = timedelta(days=7)) -> dict[str, Any]:
     """The §5.5 gauges every replica reports identically."""
     now = db_now(session)
     oldest = session.execute(select(func.min(ErpOutbox.queued_at)).where(ErpOutbox.state == "pending")).scalar()
-    unlinked = session.execute(
-        select(func.count()).where(
-            Statement.status == "Issued", Statement.invoice_id.is_(None), Statement.credit_memo_id.is_(None)
-        )
-    ).scalar_one()
+    unlinked = ReconciliationRepository(session).issued_not_posted_count(Period(), now - unposted_alert)
     return {
         "outbox_rows": OutboxRepository(session).counts(),
         "pull_lag": _pull_lag(session, now),
@@ -99,11 +96,11 @@ def open_document_numbers(database: Database) -> tuple[list[str], list[str]]:
 
 
 def _pull_lag(session: Session, now: datetime) -> dict[str, float]:
-    """Seconds behind per pull stream: document streams by their watermark (a time), the ledger stream (whose
-    watermark is an entry number) by when its cursor last moved."""
+    """Seconds behind per pull stream: document streams by their watermark (a time); the ledger stream and
+    Row_Version document streams (whose watermarks are numbers) by when their cursor last moved."""
     lag: dict[str, float] = {}
     for cursor in CursorRepository(session).all():
-        if cursor.stream == LEDGER_STREAM:
+        if cursor.stream == LEDGER_STREAM or (cursor.watermark or "").isdigit():  # an entry number or a Row_Version
             lag[cursor.stream] = (now - cursor.updated_at).total_seconds()
         elif cursor.watermark:
             lag[cursor.stream] = (now - datetime.fromisoformat(cursor.watermark)).total_seconds()

@@ -98,13 +98,19 @@ class Puller:
         doc_type, role = DOCUMENT_STREAMS[stream]
         stats = PullStats(stream)
         pull = self.settings.pull
+        by_version = since is None and pull.watermark_field == "Row_Version"
         with self.database.session_scope() as session:
             if since is not None:
                 lower, upper, bookmark = since, db_now(session) - timedelta(seconds=pull.settle_s), None
+            elif by_version:
+                first_version, highest, bookmark = self._start_by_version(session, stream)
             else:
                 lower, upper, bookmark = self._start(session, stream)
-        # criteria have whole seconds: the lower bound rounds down, the upper one up (re-reads are harmless)
-        window = {"SystemModifiedAt": criteria.between(_aware(lower), _aware(_next_second(upper)))}
+        if by_version:
+            window = {"Row_Version": criteria.at_least(first_version)}
+        else:
+            # criteria have whole seconds: the lower bound rounds down, the upper one up (re-reads are harmless)
+            window = {"SystemModifiedAt": criteria.between(_aware(lower), _aware(_next_second(upper)))}
         while not self.stopping():
             try:
                 records = self.reader.read_page(role, window, pull.page_size, bookmark)
@@ -121,10 +127,14 @@ class Puller:
                     self._upsert(session, doc_type, record, now, stats)
                 if records:
                     bookmark = str(records[-1].get("Key") or "") or None
+                if by_version:
+                    highest = max([highest, *(int(record.get("Row_Version") or 0) for record in records)])
                 if since is None:
                     cursor = CursorRepository(session).get(stream)
+                    if by_version:  # the highest version read so far survives a crash in the checkpoint
+                        cursor.run_upper = str(highest)
                     if last_page:
-                        cursor.watermark = _iso(upper)
+                        cursor.watermark = str(highest) if by_version else _iso(upper)
                         cursor.run_lower = cursor.run_upper = cursor.run_bookmark = None
                         cursor.run_pages = 0
                     else:
@@ -144,22 +154,34 @@ class Puller:
     def _start(self, session: Session, stream: str) -> tuple[datetime, datetime, str | None]:
         """Resume the unfinished run, or start one from watermark − overlap to now − settle (stored)."""
         cursor = CursorRepository(session).get(stream)
-        if cursor.run_lower and cursor.run_upper:
+        if cursor.run_lower and cursor.run_upper and not cursor.run_lower.isdigit():
             return (
                 datetime.fromisoformat(cursor.run_lower),
                 datetime.fromisoformat(cursor.run_upper),
                 cursor.run_bookmark,
             )
         pull = self.settings.pull
-        lower = (
+        lower = (  # a Row_Version watermark (the other mode) starts over: re-reads are harmless
             datetime.fromisoformat(cursor.watermark) - timedelta(seconds=pull.overlap_s)
-            if cursor.watermark
+            if cursor.watermark and not cursor.watermark.isdigit()
             else pull.start_from
         )
         upper = db_now(session) - timedelta(seconds=pull.settle_s)
         cursor.run_lower, cursor.run_upper, cursor.run_bookmark, cursor.run_pages = _iso(lower), _iso(upper), None, 0
         cursor.updated_at = utcnow()
         return lower, upper, None
+
+    def _start_by_version(self, session: Session, stream: str) -> tuple[int, int, str | None]:
+        """Resume the unfinished run, or start one above the watermark version: (first version to read, highest
+        version read so far, bookmark). Versions are numbers; a time watermark left by the other mode starts over
+        from the first version (re-reads are harmless)."""
+        cursor = CursorRepository(session).get(stream)
+        if cursor.run_lower and cursor.run_lower.isdigit():
+            return int(cursor.run_lower), int(cursor.run_upper or 0), cursor.run_bookmark
+        watermark = int(cursor.watermark) if cursor.watermark and cursor.watermark.isdigit() else 0
+        cursor.run_lower, cursor.run_upper, cursor.run_bookmark, cursor.run_pages = str(watermark + 1), None, None, 0
+        cursor.updated_at = utcnow()
+        return watermark + 1, watermark, None
 
     def _upsert(
         self, session: Session, doc_type: DocType, record: Mapping[str, Any], now: datetime, stats: PullStats

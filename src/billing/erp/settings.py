@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -66,12 +66,22 @@ class PullSettings(BaseModel):
     """Pull of posted documents and ledger entries (§4)."""
 
     page_size: int = Field(default=500, ge=1, le=5000)
+    #: SystemModifiedAt (time window with overlap) or Row_Version (only where the ERP assigns versions in commit
+    #: order, as the simulator does: each run reads versions above the watermark, no overlap needed)
+    watermark_field: Literal["SystemModifiedAt", "Row_Version"] = "SystemModifiedAt"
     overlap_s: float = 300.0  # each run re-reads this far behind the watermark (clock skew, late commits)
     settle_s: float = 10.0  # and stops this far behind the database's now
     start_from: datetime = datetime(2000, 1, 1)  # the first run's lower bound (UTC)
     import_unlinked: bool = False  # import documents that link to no statement (Operations-only, Manual)
     customer_cache_ttl_s: float = 3600.0  # licenseTo addresses come from Customer records, cached this long
     open_refresh_interval_s: float = 3600.0  # erp.refresh_open re-reads the entries of unpaid invoices
+    #: an Issued statement without a posted document this long after it was queued is reported (§4.5):
+    #: the billing_erp_issued_unlinked gauge, `billing erp status`, the reconciliation report
+    unposted_alert_days: float = Field(default=7.0, ge=0)
+
+    @property
+    def unposted_alert(self) -> timedelta:
+        return timedelta(days=self.unposted_alert_days)
 
 
 class BreakerSettings(BaseModel):

@@ -1,8 +1,9 @@
 """``billing daemon``: APScheduler 3 as a timer; what is due, who owns it and how far work got live in the database
 (erp-integration.md §5).
 
-Any number of identical replicas may run. Row-claimed jobs (work items, ``erp.push``) take leases per row;
-single-runner jobs (``erp.probe``, the pulls, ``erp.refresh_open``, ``invoices.mark_overdue``, ``housekeeping``)
+Any number of identical replicas may run. Row-claimed jobs (work items, ``erp.push``,
+``documents.render``, ``documents.deliver``) take leases per row; single-runner jobs (``erp.probe``, the pulls,
+``erp.refresh_open``, ``invoices.mark_overdue``, ``housekeeping``)
 take a job lease first. A small HTTP server answers
 ``/healthz``, ``/readyz``, ``/status`` and ``/metrics``. SIGTERM/SIGINT: readiness turns false, no new runs start,
 claimed rows not started are released, running ones get ``daemon.shutdown_grace_s``; a second signal exits at once.
@@ -32,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from billing import __version__
 from billing.db.engine import Database
+from billing.documents.delivery import deliver_due, validate_delivery_config
+from billing.documents.jobs import render_tick
 from billing.erp import jobs as erp_jobs
 from billing.erp.gateway import ErpGateway
 from billing.erp.pull import LeaseRenewal, Puller
@@ -43,7 +46,7 @@ from billing.jobs.worker import run_pending
 from billing.kit.timeutil import utcnow
 from billing.metrics import DaemonMetrics, DatabaseCollector
 from billing.posted_documents.lifecycle import mark_overdue
-from billing.settings import Settings
+from billing.settings import ConfigurationError, Settings
 
 log = structlog.get_logger("billing.daemon")
 logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a tick every second is not news
@@ -58,11 +61,14 @@ PULL_JOBS = {  # single-runner job → pull stream (§5.2)
 
 class Daemon:
     def __init__(self, settings: Settings, replica_id: str, *, gateway: ErpGateway | None = None) -> None:
+        if settings.documents.enabled:
+            validate_delivery_config(settings.documents)  # a bad rule refuses to start rather than fail every tick
         self.settings = settings
         self.replica_id = replica_id
         self.database = Database(settings.database_url)
         self.metrics = DaemonMetrics()
-        self.metrics.registry.register(DatabaseCollector(self.database, erp_jobs.gauges))
+        gauges = partial(erp_jobs.gauges, unposted_alert=settings.erp.pull.unposted_alert)
+        self.metrics.registry.register(DatabaseCollector(self.database, gauges))
         if gateway is None and settings.erp.enabled:
             from billing.erp.soap import SoapGateway
 
@@ -103,6 +109,10 @@ class Daemon:
             refresh_s = self.settings.erp.pull.open_refresh_interval_s
             self._every("erp.refresh_open", refresh_s, self._refresh_open, single_runner=True)
         self._every("invoices.mark_overdue", d.mark_overdue_interval_s, self._mark_overdue, single_runner=True)
+        documents = self.settings.documents
+        if documents.enabled:
+            self._every("documents.render", documents.render_interval_s, self._render_documents)
+            self._every("documents.deliver", documents.deliver_interval_s, self._deliver_documents)
         self._every("housekeeping", d.housekeeping_interval_s, self._housekeeping, single_runner=True)
         self.scheduler.start()
         if d.http_port is not None:
@@ -237,6 +247,12 @@ class Daemon:
                 JobLeaseRepository(session).finish(lease, status, error)
         return status
 
+    def _render_documents(self) -> None:
+        render_tick(self.database, self.settings, self.replica_id, stopping=self.stopping.is_set)
+
+    def _deliver_documents(self) -> None:
+        deliver_due(self.database, self.settings, self.replica_id, stopping=self.stopping.is_set)
+
     def _work(self) -> None:
         run_pending(self.database, self.settings, HANDLERS, owner=self.replica_id)
 
@@ -297,7 +313,11 @@ class Daemon:
 
 
 def run_daemon(settings: Settings, replica_id: str) -> int:
-    daemon = Daemon(settings, replica_id)
+    try:
+        daemon = Daemon(settings, replica_id)
+    except ConfigurationError as error:
+        log.error("daemon.configuration_invalid", error=str(error))
+        return 2
     stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

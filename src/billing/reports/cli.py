@@ -4,6 +4,8 @@ found, 2 for invalid options."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.console import Console
 from rich.table import Table
 
@@ -18,6 +20,7 @@ from billing.reports.service import ReconciliationReport, ReconciliationService
 
 def reconcile(
     database: Database,
+    unposted_alert: timedelta,
     start: str | None,
     end: str | None,
     limit: int | None,
@@ -33,7 +36,7 @@ def reconcile(
         console.print(f"[red]{error.detail}[/red]")
         return 2
     with database.read_scope() as session:
-        report = ReconciliationService(session).reconcile(query.period, query.limit)
+        report = ReconciliationService(session).reconcile(query.period, query.limit, unposted_alert)
     if as_json:
         console.out(dumps(report_document(report)).decode(), highlight=False)
     else:

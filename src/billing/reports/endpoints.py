@@ -41,7 +41,8 @@ _PARAMETERS = [
 def reconciliation_report(ctx: CtxDep) -> Response:
     require_json(ctx.request)
     query = ReconciliationQuery.parse(ctx.request.query_params.multi_items())
-    report = ReconciliationService(ctx.session).reconcile(query.period, query.limit)
+    alert = ctx.settings.erp.pull.unposted_alert
+    report = ReconciliationService(ctx.session).reconcile(query.period, query.limit, alert)
     return JsonResponse(report_document(report))
 
 

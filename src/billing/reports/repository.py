@@ -142,15 +142,17 @@ class ReconciliationRepository:
 
     # --- (3) Issued statements with no posted document --------------------------------------------------------
 
-    def issued_not_posted_count(self, period: Period) -> int:
-        stmt = _issued_not_posted(period).with_only_columns(func.count(), maintain_column_froms=True)
+    def issued_not_posted_count(self, period: Period, queued_before: datetime | None = None) -> int:
+        stmt = _issued_not_posted(period, queued_before).with_only_columns(func.count(), maintain_column_froms=True)
         return int(self.session.execute(stmt).scalar_one())
 
-    def issued_not_posted(self, period: Period, limit: int) -> list[IssuedNotPosted]:
+    def issued_not_posted(
+        self, period: Period, limit: int, queued_before: datetime | None = None
+    ) -> list[IssuedNotPosted]:
         """The oldest first (by the Issued audit event, whose ISO text sorts chronologically)."""
         issued_text = Statement.audit[("issued", "at")].as_string()
         stmt = (
-            _issued_not_posted(period)
+            _issued_not_posted(period, queued_before)
             .order_by(issued_text.is_(None), issued_text, statement_instant(), Statement.id)
             .limit(limit)
         )
@@ -223,9 +225,11 @@ def _unlinked(kind: DocKind, period: Period) -> Select[Any]:
     )
 
 
-def _issued_not_posted(period: Period) -> Select[Any]:
+def _issued_not_posted(period: Period, queued_before: datetime | None) -> Select[Any]:
     """Issued statements with an ERP id (pushed, or marked as sent) whose posted document never arrived or has
-    since been deleted in the ERP: no linked row, or a linked row that is Deleted."""
+    since been deleted in the ERP: no linked row, or a linked row that is Deleted. ``queued_before`` leaves out
+    statements still within the time the ERP is given to post them (``erp.pull.unposted_alert_days``)."""
+    waited = [] if queued_before is None else [func.coalesce(Statement.queued_at, Statement.created_at) < queued_before]
     return (
         select(
             Statement.id,
@@ -248,5 +252,6 @@ def _issued_not_posted(period: Period) -> Select[Any]:
             or_(Invoice.id.is_(None), Invoice.status == DELETED),
             or_(CreditMemo.id.is_(None), CreditMemo.status == DELETED),
             *period.bounds(statement_instant()),
+            *waited,
         )
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -63,19 +63,24 @@ class ReconciliationService:
         self.session = session
         self.repository = ReconciliationRepository(session)
 
-    def reconcile(self, period: Period, limit: int) -> ReconciliationReport:
+    def reconcile(self, period: Period, limit: int, unposted_alert: timedelta = timedelta(0)) -> ReconciliationReport:
+        """``unposted_alert``: an Issued statement counts as never posted only once it was queued this long ago
+        (the ERP's posting run has had its time)."""
         repository = self.repository
         repository.begin_snapshot()
         compared, beyond = repository.compared_counts(period, ROUNDING_PER_LINE)
+        now = db_now(self.session)  # the database's clock: ages agree across replicas
+        queued_before = now - unposted_alert
         return ReconciliationReport(
             period=period,
             limit=limit,
-            generated_at=db_now(self.session),  # the database's clock: ages agree across replicas
+            generated_at=now,
             compared=compared,
             mismatches=_section(beyond, lambda: repository.total_mismatches(period, ROUNDING_PER_LINE, limit)),
             unlinked=_section(repository.unlinked_count(period), lambda: repository.unlinked_documents(period, limit)),
             issued_not_posted=_section(
-                repository.issued_not_posted_count(period), lambda: repository.issued_not_posted(period, limit)
+                repository.issued_not_posted_count(period, queued_before),
+                lambda: repository.issued_not_posted(period, limit, queued_before),
             ),
         )
 

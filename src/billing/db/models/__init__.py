@@ -6,6 +6,13 @@ from billing.db.models.charge import Charge
 from billing.db.models.credit_memo import CreditMemo, CreditMemoLine
 from billing.db.models.custom_ledger import CustomLedger
 from billing.db.models.daemon_replica import DaemonReplica
+from billing.db.models.document_output import (
+    DeliveryTarget,
+    DocumentDelivery,
+    DocumentDeliveryAttempt,
+    DocumentOutput,
+    DocumentTask,
+)
 from billing.db.models.erp_attempt import ErpAttempt
 from billing.db.models.erp_balance import ErpBalance
 from billing.db.models.erp_control import ErpControl
@@ -29,6 +36,11 @@ __all__ = [
     "CreditMemoLine",
     "CustomLedger",
     "DaemonReplica",
+    "DeliveryTarget",
+    "DocumentDelivery",
+    "DocumentDeliveryAttempt",
+    "DocumentOutput",
+    "DocumentTask",
     "ErpAttempt",
     "ErpBalance",
     "ErpControl",
