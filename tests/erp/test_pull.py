@@ -40,6 +40,23 @@ def pull_all(db, settings: ErpSettings, gateway) -> dict[str, dict[str, int]]:
     return {stream: puller.run(stream).actions for stream in ("posted_invoices", "posted_credit_memos")}
 
 
+def fail_the_second_upsert(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the pull's second document upsert raise (a failed page commit); returns the real upsert."""
+    from billing.erp import pull as pull_module
+
+    real = pull_module.upsert_posted
+    calls = {"n": 0}
+
+    def failing_on_the_second_page(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("injected database failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pull_module, "upsert_posted", failing_on_the_second_page)
+    return real
+
+
 def posted_documents(sim_http, statement_id: str) -> list[dict[str, Any]]:
     params = {"external_document_no": statement_id.upper(), "lines": "1"}
     return [
@@ -95,16 +112,7 @@ class TestPostedDocuments:
         from billing.erp import pull as pull_module
 
         small = pull_settings.model_copy(update={"pull": pull_settings.pull.model_copy(update={"page_size": 1})})
-        real = pull_module.upsert_posted
-        calls = {"n": 0}
-
-        def failing_on_the_second_page(*args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise RuntimeError("injected database failure")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(pull_module, "upsert_posted", failing_on_the_second_page)
+        real = fail_the_second_upsert(monkeypatch)
         with pytest.raises(RuntimeError):
             Puller(db, small, gateway).run("posted_invoices")
         with db.read_scope() as session:
@@ -273,16 +281,7 @@ class TestRowVersionWatermark:
         by_version = pull_settings.model_copy(
             update={"pull": pull_settings.pull.model_copy(update={"watermark_field": "Row_Version", "page_size": 1})}
         )
-        real = pull_module.upsert_posted
-        calls = {"n": 0}
-
-        def failing_on_the_second_page(*args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise RuntimeError("injected database failure")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(pull_module, "upsert_posted", failing_on_the_second_page)
+        real = fail_the_second_upsert(monkeypatch)
         with pytest.raises(RuntimeError):
             Puller(db, by_version, gateway).run("posted_invoices")
         with db.read_scope() as session:

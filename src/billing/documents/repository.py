@@ -82,8 +82,8 @@ class DocumentRepository:
         insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = insert(TASK).values(
             [
-                {"parent_type": parent_type, "parent_id": row.id, "source_updated_at": row.updated_at, "due_at": now}
-                | {"attempts": 0}
+                {"parent_type": parent_type, "parent_id": row.id, "source_updated_at": row.updated_at}
+                | {"due_at": now, "attempts": 0}
                 for row in rows
             ]
         )
@@ -92,29 +92,6 @@ class DocumentRepository:
                 index_elements=[TASK.c.parent_type, TASK.c.parent_id],
                 set_={"source_updated_at": statement.excluded.source_updated_at, "due_at": now, "attempts": 0},
                 where=TASK.c.source_updated_at < statement.excluded.source_updated_at,
-            )
-        )
-        return len(rows)
-
-    def request(self, parent_type: str, parent_ids: list[str]) -> int:
-        """Make these parents' render tasks due now (``billing documents render``); tasks are created if missing."""
-        model = PARENTS[parent_type]
-        rows = self.session.execute(select(model.id, model.updated_at).where(model.id.in_(parent_ids))).all()
-        if not rows:
-            return 0
-        now = db_now(self.session)
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = insert(TASK).values(
-            [
-                {"parent_type": parent_type, "parent_id": r.id, "source_updated_at": r.updated_at, "due_at": now}
-                | {"attempts": 0}
-                for r in rows
-            ]
-        )
-        self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[TASK.c.parent_type, TASK.c.parent_id],
-                set_={"source_updated_at": statement.excluded.source_updated_at, "due_at": now, "attempts": 0},
             )
         )
         return len(rows)
