@@ -131,6 +131,7 @@ def p1(kind: str, replicas: int, statements: int, charges: int = 10) -> None:
                 "BILLING_DAEMON__HTTP_PORT": "0",
                 "BILLING_DAEMON__PUSH_INTERVAL_S": "0.2",
                 "BILLING_DAEMON__HEARTBEAT_S": "1",
+                "BILLING_DOCUMENTS__ENABLED": "false",  # P1/P2 measure the push alone, not rendering Issued PDFs
                 "BILLING_LOG__LEVEL": "WARNING",
             }
             database = Database(url)
