@@ -170,3 +170,10 @@ class TestInvoiceDocuments:
         assert "US-SIN-1001" in pdf_text(newest.content)
         old = api.get(f"/invoices/{invoice_id}/attachments/{pdfs[0]}", headers=ops | {"Accept": "application/pdf"})
         assert old.status_code == 200 and old.content != newest.content
+        other_client = {"Authorization": f"Bearer {demo_world['client2']}", "Accept": "application/pdf"}
+        assert api.get(f"/invoices/{invoice_id}/attachments/{pdfs[-1]}", headers=other_client).status_code == 404
+        listed = api.get(f"/invoices/{invoice_id}/attachments", headers=client).json()["data"]
+        assert {a["id"] for a in listed} >= set(pdfs) and all(a["type"] == "Output" for a in listed)
+        assert all(a["isExternal"] is False for a in listed)  # rendered by the service, not received from the ERP
+        deleted = api.delete(f"/invoices/{invoice_id}/attachments/{pdfs[0]}", headers=ops)
+        assert deleted.status_code == 409  # Output attachments cannot be deleted (§5.11)
