@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -627,6 +628,26 @@ class TestLeases:
         assert (row.id, row.status, row.attempts, row.lease_owner) == (delivery_id, "Pending", 1, "replica-1")
         assert [a.number for a in attempts(db, delivery_id)] == [1]
 
+    def test_an_attempt_left_open_by_a_dead_replica_is_closed_as_abandoned(
+        self, db: Database, settings: Settings, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "drop"
+        folder.mkdir()
+        settings = configure(settings, folder_target(folder))
+        _, [delivery_id] = queue(db, settings)
+        lease = dt.timedelta(seconds=60)
+        with db.session_scope() as session:  # claimed and started, then the process is killed before the send
+            repository = DeliveryRepository(session)
+            [claim] = repository.claim("replica-1", ["drop"], 10, lease)
+            assert repository.start(claim, lease) is not None
+        with db.session_scope() as session:
+            session.execute(update(DocumentDelivery).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+        assert deliver_due(db, settings, "replica-2").sent == 1
+        first, second = attempts(db, delivery_id)
+        assert (first.outcome, second.outcome) == ("abandoned", "sent")
+        assert first.finished_at is not None and "lease ran out" in (first.error or "")
+        assert visible(folder) == ["invoice-103021.pdf"]
+
 
 # --- drop folder -------------------------------------------------------------------------------------------------
 def visible(folder: Path) -> list[str]:
@@ -715,6 +736,23 @@ class TestFolderDelivery:
         assert deliver_due(db, settings, "replica-1").sent == 1
         assert visible(folder) == ["invoice-103021.pdf"]
         assert (folder / "invoice-103021.pdf").read_bytes() == PDF
+
+    def test_partials_left_by_dead_writers_are_removed_and_recent_ones_kept(
+        self, db: Database, settings: Settings, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "drop"
+        folder.mkdir()
+        stale, recent = folder / ".partial-dead", folder / ".partial-writing"
+        stale.write_bytes(b"half")
+        recent.write_bytes(b"half")
+        two_hours_ago = time.time() - 7200
+        os.utime(stale, (two_hours_ago, two_hours_ago))
+        settings = configure(settings, folder_target(folder))
+        queue(db, settings)
+
+        assert deliver_due(db, settings, "replica-1").sent == 1
+
+        assert sorted(os.listdir(folder)) == [".partial-writing", "invoice-103021.pdf"]
 
     def test_a_missing_folder_is_a_failed_attempt(self, db: Database, settings: Settings, tmp_path: Path) -> None:
         settings = configure(settings, folder_target(tmp_path / "not-mounted"))

@@ -63,6 +63,8 @@ log = structlog.get_logger("billing.documents.delivery")
 SUBJECT_TEMPLATE = "email/document_subject.txt.j2"
 BODY_TEMPLATE = "email/document_body.txt.j2"
 PARTIAL_PREFIX = ".partial-"  # hidden: folder consumers skip dot files
+#: a partial file this old was left by a writer that died (a write takes seconds): removed on the next delivery
+STALE_PARTIAL_S = 3600.0
 ERROR_EXCERPT = 2000
 TITLES = {"statement": "Statement", "invoice": "Invoice", "credit_memo": "Credit memo", "ledger": "Ledger"}
 
@@ -399,12 +401,22 @@ class FolderTarget:
     def deliver(self, document: Document) -> None:
         if not self.path.is_dir():
             raise DeliveryError(f"The drop folder {self.path} does not exist.", permanent=True)
+        self._remove_stale_partials()
         try:
             final = self._free_name(document)
             if final is not None:
                 self._write(document, final)
         except OSError as exc:
             raise DeliveryError(f"Writing to the drop folder {self.path} failed: {exc}") from exc
+
+    def _remove_stale_partials(self) -> None:
+        """Partial files of writers killed mid-write (another replica's write in progress is younger)."""
+        cutoff = datetime.now().timestamp() - STALE_PARTIAL_S
+        for partial in self.path.glob(f"{PARTIAL_PREFIX}*"):
+            with suppress(OSError):  # gone meanwhile, or not ours to remove: the delivery goes on
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    log.info("documents.delivery.stale_partial_removed", path=str(partial))
 
     def _free_name(self, document: Document) -> Path | None:
         """The first name not taken; None when a file with this content is already there."""

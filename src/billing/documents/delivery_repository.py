@@ -191,6 +191,18 @@ class DeliveryRepository:
         ).scalar_one_or_none()
         if attempts is None:
             return None
+        # an attempt still open belongs to a replica that died while sending (its lease ran out before it
+        # recorded an outcome): close it, so the history says so; whether that send arrived is unknown (e-mail
+        # may arrive twice; a drop folder finds the same content and does not write it again)
+        self.session.execute(
+            update(ATTEMPT)
+            .where(ATTEMPT.c.delivery_id == claim.id, ATTEMPT.c.finished_at.is_(None))
+            .values(
+                finished_at=now,
+                outcome="abandoned",
+                error="The replica sending it stopped before recording an outcome; its lease ran out.",
+            )
+        )
         number = self.session.execute(
             select(func.coalesce(func.max(ATTEMPT.c.number), 0) + 1).where(ATTEMPT.c.delivery_id == claim.id)
         ).scalar_one()

@@ -83,7 +83,7 @@ class DocumentDeliveryAttempt(Base):
     replica: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    #: sent | failed
+    #: sent | failed | abandoned (the sending replica died before recording an outcome)
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
 
