@@ -299,3 +299,23 @@ class TestRowVersionWatermark:
         assert cursor is not None and cursor.watermark == str(max(erp_versions)) and cursor.run_lower is None
         again = Puller(db, by_version, gateway).run("posted_invoices")
         assert again.read == 0 and again.finished  # nothing above the watermark: not even a re-read
+
+
+@pytest.mark.sqlite_only
+def test_the_ledger_run_reads_its_watermark_without_writing(db, erp_settings) -> None:
+    """The ledger run reads its watermark in a read-only scope: creating the cursor row there was a write that
+    SQLite refuses at once ('database is locked') while another writer holds the lock (seen in the demo)."""
+    import time
+
+    from sqlalchemy import text
+
+    from erp.fake_erp import FakeErp
+
+    with db.engine.connect() as holder:  # another writer holds SQLite's write lock throughout
+        holder.execute(text("INSERT INTO erp_cursor (stream, run_pages, updated_at) VALUES ('x', 0, '2026-01-01')"))
+        started = time.monotonic()
+        stats = Puller(db, erp_settings, FakeErp()).run("ledger_entries")  # the ERP has no entries: a read only
+        assert stats.finished and time.monotonic() - started < 1
+        holder.rollback()
+    with db.read_scope() as session:
+        assert session.execute(select(func.count()).select_from(ErpCursor)).scalar_one() == 0

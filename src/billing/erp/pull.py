@@ -211,8 +211,8 @@ class Puller:
         stats = PullStats(LEDGER_STREAM)
         page_size = self.settings.pull.page_size
         while not self.stopping():
-            with self.database.read_scope() as session:
-                watermark = int(CursorRepository(session).get(LEDGER_STREAM).watermark or 0)
+            with self.database.read_scope() as session:  # a read: creating the row here would be a write
+                watermark = int(CursorRepository(session).watermark(LEDGER_STREAM) or 0)
             entries = self.reader.read_page(
                 "customer_ledger_entries", {"Entry_No": criteria.at_least(watermark + 1)}, page_size
             )

@@ -377,6 +377,10 @@ class CursorRepository:
             assert cursor is not None
         return cursor
 
+    def watermark(self, stream: str) -> str | None:
+        """The committed watermark, read without creating or locking the row (safe in a read-only scope)."""
+        return self.session.execute(select(ErpCursor.watermark).where(ErpCursor.stream == stream)).scalar()
+
     def all(self) -> list[ErpCursor]:
         return list(self.session.execute(select(ErpCursor).order_by(ErpCursor.stream)).scalars())
 
