@@ -33,7 +33,6 @@ import os
 import platform
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -44,7 +43,7 @@ from typing import Any
 
 import httpx
 import orjson
-from benchkit import PG_ADMIN, create_database, drop_database, free_port
+from benchkit import PG_ADMIN, create_database, drop_database, free_port, start_billing
 from sqlalchemy import create_engine, text
 
 from billing.db.bulk import insert_rows
@@ -268,23 +267,13 @@ def rss_mb(pids: list[int]) -> float:
 def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
-        **os.environ,
         "BILLING_DATABASE_URL": url,
         "BILLING_STORAGE__ATTACHMENTS_DIR": str(workdir / "files"),
         "BILLING_WORKER__ENABLED": "false",
-        "BILLING_LOG__LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "billing.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    server = subprocess.Popen(command, env=env, cwd=workdir)
     base = f"http://127.0.0.1:{port}{BASE_PATH}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the API did not start")
+    args = ["serve", "--port", str(port), "--workers", str(workers)]
+    return start_billing(args, f"{base}/health", workdir, env, quiet=False), base
 
 
 # --- load ---------------------------------------------------------------------------------------------------------

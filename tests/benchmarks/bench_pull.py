@@ -30,8 +30,6 @@ import platform
 import pstats
 import re
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchkit import cpu_seconds, create_database, drop_database, free_port
+from benchkit import cpu_seconds, create_database, drop_database, start_simulator
 from sqlalchemy import func, select, text
 
 from billing.db.engine import Database
@@ -55,32 +53,6 @@ def rss_mb(key: str = "VmRSS") -> float:
         if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start_simulator(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "BILLING_ERP_SIM__POSTING__ENABLED": "false",
-        "BILLING_ERP_SIM__LIMITS__MAX_IN_FLIGHT": "5",
-        "BILLING_LOG__LEVEL": "WARNING",
-    }
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "billing.cli", "erp-sim", "--port", str(port), "--db", "erp.sqlite"],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    root = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{root}/_sim/").status_code == 200:
-                return simulator, root
-        except httpx.TransportError:
-            time.sleep(0.1)
-    simulator.terminate()
-    raise RuntimeError("the simulator did not start")
 
 
 def window() -> tuple[datetime, datetime]:
@@ -222,7 +194,7 @@ def run(kind: str, invoices: int, lines: tuple[int, int], page_size: int, profil
         simulator = None
         try:
             upgrade(url)
-            simulator, root = start_simulator(workdir)
+            simulator, root = start_simulator(workdir, {"BILLING_ERP_SIM__LIMITS__MAX_IN_FLIGHT": "5"})
             generated = generate(root, invoices, lines)
             served, pages, serve_s = serve_only(root, page_size)
             assert served == invoices, (served, invoices)

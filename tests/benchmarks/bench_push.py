@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the statement factory
 
-from benchkit import cpu_seconds, create_database, drop_database, free_port
+from benchkit import cpu_seconds, create_database, drop_database, start_simulator
 
 from billing.db.engine import Database
 from billing.db.migrate import upgrade
@@ -99,30 +99,15 @@ def p1(kind: str, replicas: int, statements: int, charges: int = 10) -> None:
         url, name = create_database(kind, workdir, "push")
         try:
             ids = prepare(url, workdir, statements, charges)
-            sim_port = free_port()
-            sim_env = {
-                **os.environ,
-                "BILLING_ERP_SIM__FAULTS__LATENCY__DIST": "fixed",
-                "BILLING_ERP_SIM__FAULTS__LATENCY__MEDIAN_MS": str(LATENCY_S * 1000),
-                "BILLING_ERP_SIM__LIMITS__MAX_IN_FLIGHT": str(IN_FLIGHT),
-                "BILLING_ERP_SIM__LIMITS__QUEUE": "20",
-                "BILLING_ERP_SIM__POSTING__ENABLED": "false",
-                "BILLING_LOG__LEVEL": "WARNING",
-            }
-            simulator = subprocess.Popen(
-                [sys.executable, "-m", "billing.cli", "erp-sim", "--port", str(sim_port), "--db", "erp.sqlite"],
-                env=sim_env,
-                cwd=workdir,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            simulator, sim_root = start_simulator(
+                workdir,
+                {
+                    "BILLING_ERP_SIM__FAULTS__LATENCY__DIST": "fixed",
+                    "BILLING_ERP_SIM__FAULTS__LATENCY__MEDIAN_MS": str(LATENCY_S * 1000),
+                    "BILLING_ERP_SIM__LIMITS__MAX_IN_FLIGHT": str(IN_FLIGHT),
+                    "BILLING_ERP_SIM__LIMITS__QUEUE": "20",
+                },
             )
-            sim_root = f"http://127.0.0.1:{sim_port}"
-            for _ in range(200):
-                try:
-                    if httpx.get(f"{sim_root}/_sim/").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
             env = {
                 **os.environ,
                 "BILLING_DATABASE_URL": url,
