@@ -17,11 +17,12 @@ from billing.documents.service import DocumentRenderer, UnknownDocument
 from billing.documents.templating import TemplateError, Templates
 from billing.errors import AppError
 from billing.kit.rql import parse_query_string
+from billing.posted_documents.kinds import CREDIT_MEMO, INVOICE
 from billing.settings import Settings
 from billing.statements.cli import operations
 
 #: id prefix → parent type
-PREFIXES = {"SOM": "statement", "INV": "invoice", "CRD": "credit_memo", "BLE": "ledger"}
+PREFIXES = {"SOM": "statement", INVOICE.prefix: "invoice", CREDIT_MEMO.prefix: "credit_memo", "BLE": "ledger"}
 
 
 def parent_type_of(parent_id: str) -> str | None:
@@ -106,7 +107,7 @@ def deliver(database: Database, settings: Settings, parent_id: str | None, conso
     """Send due deliveries now (a parent's waiting and failed ones first, when one is named); exit 1 if any
     attempt failed."""
     from billing.documents.delivery import deliver_due, retry
-    from billing.documents.delivery_repository import DeliveryRepository
+    from billing.documents.delivery_repository import FAILED, PENDING, DeliveryRepository
 
     if parent_id is not None:
         parent_type = parent_type_of(parent_id)
@@ -117,9 +118,9 @@ def deliver(database: Database, settings: Settings, parent_id: str | None, conso
             repository = DeliveryRepository(session)
             deliveries = [delivery for delivery, _ in repository.of_parent(parent_type, parent_id.upper())]
             for delivery in deliveries:
-                if delivery.status == "Failed":
+                if delivery.status == FAILED:
                     retry(session, delivery.id)
-            repository.make_due([d.id for d in deliveries if d.status == "Pending"], repository.now())
+            repository.make_due([d.id for d in deliveries if d.status == PENDING], repository.now())
         if not deliveries:
             console.print(f"{parent_id.upper()} has no deliveries (no rendered document, or no rule matches it).")
             return 0

@@ -172,18 +172,6 @@ class DocumentRepository:
         self.session.flush()
         return output
 
-    def outputs(self, parent_type: str, parent_id: str) -> list[DocumentOutput]:
-        return list(
-            self.session.execute(
-                select(DocumentOutput)
-                .where(DocumentOutput.parent_type == parent_type, DocumentOutput.parent_id == parent_id)
-                .order_by(DocumentOutput.id)
-            ).scalars()
-        )
-
-    def get_output(self, output_id: int) -> DocumentOutput | None:
-        return self.session.get(DocumentOutput, output_id)
-
     # --- sources ------------------------------------------------------------------------------------------
     def statement(self, statement_id: str) -> Statement | None:
         return self.session.get(Statement, statement_id)

@@ -102,7 +102,7 @@ class DocumentRenderer:
     def _checksum(self, kind: str, parent_id: str, view: PostedDocumentView | StatementView | None) -> str:
         if view is None:  # a ledger: its charges are its inputs
             return checksum_of(self.templates.version, kind, tuple(self.repository.ledger_digest(parent_id)))
-        return checksum(self.session, self.templates.version, kind, view)
+        return checksum(self.templates.version, kind, view)
 
     def _render_new(
         self, kind: str, spec: OutputKind, parent_id: str, view: PostedDocumentView | StatementView | None, digest: str

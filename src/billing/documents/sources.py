@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billing.documents.repository import DocumentRepository
 from billing.documents.views import ChargeLine, DocumentLine, Party, PostedDocumentView, StatementView
+from billing.kit.money import to_decimal
 from billing.reference.repository import ReferenceRepository
 
 ZERO = Decimal(0)
@@ -61,7 +62,7 @@ def posted_document_view(session: Session, parent_type: str, document_id: str) -
             unit_price=line.unit_price if line.unit_price is not None else ZERO,
             amount=line.amount if line.amount is not None else ZERO,
             item=line.item_no,
-            tax_percent=_decimal((line.erp_data or {}).get("vatPercent")),
+            tax_percent=_optional_decimal((line.erp_data or {}).get("vatPercent")),
             period=_period(line.period_start, line.period_end),
         )
         for position, line in enumerate(repository.posted_lines(parent_type, document_id), start=1)
@@ -137,6 +138,7 @@ def statement_view(session: Session, statement_id: str) -> StatementView | None:
         total_tax=statement.total_st,
         total_gross=statement.total_gt,
         charge_count=digest.charges,
+        charges_digest=tuple(digest),
         charges=charges,
         document_no=statement.invoice_id or statement.credit_memo_id,
     )
@@ -146,20 +148,20 @@ def checksum_of(template_version: str, kind: str, inputs: object) -> str:
     return hashlib.sha256(f"{template_version}\0{kind}\0{inputs!r}".encode()).hexdigest()
 
 
-def checksum(session: Session, template_version: str, kind: str, view: PostedDocumentView | StatementView) -> str:
+def checksum(template_version: str, kind: str, view: PostedDocumentView | StatementView) -> str:
     """sha256 of (template version, output kind, inputs). A statement's charges count by their digest (count, sale
     total, newest change), not row by row: a statement can hold millions of charges."""
     if isinstance(view, StatementView):
         fields = [getattr(view, name) for name in view.__dataclass_fields__ if name != "charges"]
-        return checksum_of(template_version, kind, (fields, tuple(DocumentRepository(session).charge_digest(view.id))))
+        return checksum_of(template_version, kind, fields)
     return checksum_of(template_version, kind, astuple(view))
-
-
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
 
 
 def _period(start: datetime | None, end: datetime | None) -> str | None:
     if start is None and end is None:
         return None
     return f"{_day(start) or ''} – {_day(end) or ''}"
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value)

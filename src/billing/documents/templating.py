@@ -8,6 +8,7 @@ changed template renders new versions and an unchanged one is never rendered twi
 from __future__ import annotations
 
 import hashlib
+import threading
 import tomllib
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -51,7 +52,16 @@ class Templates:
 
     @classmethod
     def from_settings(cls, settings: DocumentsSettings) -> Templates:
-        return cls(settings.templates_dir or BUNDLED_TEMPLATES, settings.locale)
+        """One instance per directory state: the daemon's ticks reuse its version digest and compiled layouts, and
+        a changed file (a new mtime or size) gives a new instance, so edits apply without a restart."""
+        root = settings.templates_dir or BUNDLED_TEMPLATES
+        state = _directory_state(root)
+        key = (str(root), settings.locale)
+        with _cache_lock:
+            cached = _cache.get(key)
+            if cached is None or cached[0] != state:
+                cached = _cache[key] = (state, cls(root, settings.locale))
+            return cached[1]
 
     @cached_property
     def version(self) -> str:
@@ -80,12 +90,6 @@ class Templates:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{relative}: {exc}") from exc
 
-    def from_string(self, source: str) -> jinja2.Template:
-        try:
-            return self.env.from_string(source)
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{source!r}: {exc}") from exc
-
     # --- filters ----------------------------------------------------------------------------------------
     def money(self, value: Decimal | None, currency: str) -> str:
         """An amount with its currency, rounded to the currency's minor unit, in the configured locale."""
@@ -101,6 +105,20 @@ class Templates:
 
     def day(self, value: Any) -> str:
         return "" if value is None else _day(value, self.locale)
+
+
+_cache: dict[tuple[str, str], tuple[tuple[tuple[str, int, int], ...], Templates]] = {}
+_cache_lock = threading.Lock()
+
+
+def _directory_state(root: Path) -> tuple[tuple[str, int, int], ...]:
+    if not root.is_dir():
+        return ()
+    return tuple(
+        (str(path), stat.st_mtime_ns, stat.st_size)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and (stat := path.stat())
+    )
 
 
 @lru_cache(maxsize=4096)

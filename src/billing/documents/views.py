@@ -100,3 +100,5 @@ class StatementView:
     charge_count: int
     charges: Callable[[], Iterator[ChargeLine]] = field(compare=False)
     document_no: str | None = None  # the linked invoice / credit memo
+    #: what identifies the charges for the checksum (count, sale total, newest change, period), read with the view
+    charges_digest: tuple[object, ...] = ()

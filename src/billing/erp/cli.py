@@ -36,7 +36,7 @@ from billing.statements.service import StatementService
 STUCK_LISTED = 20  # statements listed by `billing erp status` as Issued but not posted in time
 
 
-def status(database: Database, console: Console, unposted_alert: timedelta = timedelta(days=7)) -> int:
+def status(database: Database, console: Console, unposted_alert: timedelta) -> int:
     """Queue depth, oldest age, pause, replicas, job leases, and statements Issued but not posted in time."""
     with database.read_scope() as session:
         now = db_now(session)
@@ -46,7 +46,7 @@ def status(database: Database, console: Console, unposted_alert: timedelta = tim
         oldest = session.execute(
             select(ErpOutbox.queued_at).where(ErpOutbox.state == "pending").order_by(ErpOutbox.queued_at).limit(1)
         ).scalar()
-        age = (db_now(session) - oldest).total_seconds() if oldest else 0.0
+        age = (now - oldest).total_seconds() if oldest else 0.0
         live = ReplicaRepository(session).live_ids()
         leases = JobLeaseRepository(session).all()
     paused = f"[red]paused[/red] by {control.paused_by}: {control.pause_reason}" if control.paused else "running"

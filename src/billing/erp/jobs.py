@@ -34,16 +34,19 @@ def reap(database: Database) -> int:
     with database.session_scope() as session:
         reaped = OutboxRepository(session).reap(REAP_GRACE)
         now = db_now(session)
-        attempts = AttemptRepository(session)
-        for outbox_id, statement_id, owner in reaped:
-            attempts.add(
-                outbox_id=outbox_id,
-                statement_id=statement_id,
-                operation="lease.reap",
-                started_at=now,
-                outcome="abandoned",
-                replica=owner,
-            )
+        AttemptRepository(session).add_many(
+            [
+                {
+                    "outbox_id": outbox_id,
+                    "statement_id": statement_id,
+                    "operation": "lease.reap",
+                    "started_at": now,
+                    "outcome": "abandoned",
+                    "replica": owner,
+                }
+                for outbox_id, statement_id, owner in reaped
+            ]
+        )
     if reaped:
         log.warning("erp.reap.abandoned", rows=len(reaped))
     return len(reaped)
@@ -68,7 +71,7 @@ def probe(database: Database, gateway: ErpGateway) -> bool:
     return True
 
 
-def gauges(session: Session, unposted_alert: timedelta = timedelta(days=7)) -> dict[str, Any]:
+def gauges(session: Session, unposted_alert: timedelta) -> dict[str, Any]:
     """The §5.5 gauges every replica reports identically."""
     now = db_now(session)
     oldest = session.execute(select(func.min(ErpOutbox.queued_at)).where(ErpOutbox.state == "pending")).scalar()

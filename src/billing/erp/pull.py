@@ -241,7 +241,8 @@ class Puller:
         stats = PullStats("open_documents")
         observations = self._reread("invoice", sorted(set(invoice_numbers)))
         wanted = sorted(set(credit_memo_numbers))
-        missing = [no for no in wanted if no not in self._existing("posted_sales_credit_memo", wanted)]
+        existing = self._existing("posted_sales_credit_memo", wanted)
+        missing = [no for no in wanted if no not in existing]
         with self.database.session_scope() as session:
             self._apply(session, observations, stats)
             stats.count("deleted", mark_deleted(session, "credit_memo", missing, utcnow()))

@@ -293,8 +293,6 @@ class ClaimRun:
         #: when the lease runs out, on this process's monotonic clock
         self.lease_deadline = time.monotonic() + (claim.lease_until - claim.claimed_at).total_seconds()
         self.attempts: list[dict[str, Any]] = []
-        self.uncertain = False
-        self.found = False
 
     # --- the push ---------------------------------------------------------------------------------------
     def push(self) -> str:
@@ -314,7 +312,6 @@ class ClaimRun:
                         return self.dead(decision.error_id, decision.message)
                     if decision.action == "complete":
                         assert decision.document is not None
-                        self.found = True
                         return self.done(decision.document, "found")
                     if decision.action == "resume":
                         document = decision.document
@@ -397,7 +394,6 @@ class ClaimRun:
                 raise _LookUpAgain from exc
             if exc.certain_not_applied:
                 raise EndClaim(exc, not_before=exc.retry_after or 0.0) from exc
-            self.uncertain = True
             settle = self.settings.push.uncertain_settle_s
             if time.monotonic() - started_step + settle > in_call.budget_s or self.pusher.stopping:
                 raise EndClaim(exc, not_before=settle) from exc

@@ -146,9 +146,6 @@ class PostedDocumentRepository:
             select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)
         ).scalar_one_or_none()
 
-    def invoice_imported(self, document_no: str) -> bool:
-        return self.session.execute(select(Invoice.id).where(Invoice.document_no == document_no)).first() is not None
-
     # --- balances and status ---------------------------------------------------------------------------------
 
     def observed_balance(self, doc_type: str, document_no: str) -> Decimal | None:

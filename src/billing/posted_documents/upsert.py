@@ -73,7 +73,7 @@ def upsert_posted(
         data.applies_to_doc_no
         if kind.doc_type == "credit_memo"
         and data.applies_to_doc_no
-        and repository.invoice_imported(data.applies_to_doc_no)
+        and repository.exists(KINDS["invoice"], data.applies_to_doc_no)
         else None
     )
     if link.statement is None and not link.duplicate and not import_unlinked and applied_to is None:

@@ -229,7 +229,7 @@ def _issued_not_posted(period: Period, queued_before: datetime | None) -> Select
     """Issued statements with an ERP id (pushed, or marked as sent) whose posted document never arrived or has
     since been deleted in the ERP: no linked row, or a linked row that is Deleted. ``queued_before`` leaves out
     statements still within the time the ERP is given to post them (``erp.pull.unposted_alert_days``)."""
-    waited = [] if queued_before is None else [func.coalesce(Statement.queued_at, Statement.created_at) < queued_before]
+    waited = [] if queued_before is None else [statement_instant() < queued_before]
     return (
         select(
             Statement.id,
