@@ -273,11 +273,13 @@ class TestGoldenFiles:
         insert_charges(db, CHARGES)
         whole, _ = export(db, "ledger_charges_csv", LEDGER)
         monkeypatch.setattr(exports, "BATCH_ROWS", 2)
+        monkeypatch.setattr(exports, "COPY_CHUNK_BYTES", 1)  # PostgreSQL: every row its own chunk
         assert export(db, "ledger_charges_csv", LEDGER) == (whole, 6)
 
     def test_an_export_stopped_midway_leaves_the_session_usable(self, db, monkeypatch):
         insert_charges(db, CHARGES)
         monkeypatch.setattr(exports, "BATCH_ROWS", 2)
+        monkeypatch.setattr(exports, "COPY_CHUNK_BYTES", 1)
 
         class Full(io.BytesIO):
             def write(self, data: Any) -> int:
@@ -323,6 +325,8 @@ class TestQuotingAndText:
         "two\nlines",
         "cr\r",
         "crlf\r\nend",
+        'quoted\n"line"\nfeeds',
+        "\\.",
         '"',
         ",",
         " spaced ",
