@@ -6,16 +6,19 @@ from __future__ import annotations
 import io
 import shutil
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pypdf
 from sqlalchemy import func, select, update
 
+from billing.attachments.storage import AttachmentStorage
 from billing.db.engine import Database
 from billing.db.models import Attachment, DocumentOutput, DocumentTask, Statement
-from billing.documents.jobs import render_tick
-from billing.documents.templating import BUNDLED_TEMPLATES
+from billing.documents.jobs import RenderStats, render_claimed, render_tick
+from billing.documents.repository import DocumentRepository
+from billing.documents.templating import BUNDLED_TEMPLATES, Templates
 from billing.kit.timeutil import utcnow
 from billing.settings import Settings
 from erp.factory import make_queued_statements
@@ -177,3 +180,66 @@ class TestInvoiceDocuments:
         assert all(a["isExternal"] is False for a in listed)  # rendered by the service, not received from the ERP
         deleted = api.delete(f"/invoices/{invoice_id}/attachments/{pdfs[0]}", headers=ops)
         assert deleted.status_code == 409  # Output attachments cannot be deleted (§5.11)
+
+
+class TestRenderFailures:
+    def test_a_broken_template_is_recorded_and_retried_later_without_writing_anything(
+        self, demo_world, db: Database, settings: Settings, tmp_path: Path
+    ) -> None:
+        [statement_id] = make_queued_statements(db, 1)
+        issue(db, [statement_id])
+        custom = tmp_path / "templates"
+        shutil.copytree(BUNDLED_TEMPLATES, custom)
+        (custom / "documents" / "statement.toml").write_text("[page\nsize = ")  # not TOML
+        settings.documents.templates_dir = custom
+        before = utcnow()
+        stats = render_tick(db, settings, "r1")
+        assert (stats.rendered, stats.failed) == (0, 1)
+        with db.read_scope() as session:
+            task = session.execute(select(DocumentTask).where(DocumentTask.parent_id == statement_id)).scalar_one()
+            attachments = session.execute(
+                select(func.count()).select_from(Attachment).where(Attachment.parent_id == statement_id)
+            ).scalar_one()
+        assert "statement.toml" in (task.last_error or "")
+        assert task.attempts == 1 and task.lease_owner is None
+        assert task.due_at is not None and task.due_at >= before + timedelta(seconds=25)  # backs off (30 s, doubling)
+        assert attachments == 0 and outputs(db, statement_id) == []  # nothing half-written (the CSV rendered fine)
+        assert render_tick(db, settings, "r1").failed == 0  # not due again yet
+
+        shutil.copy(BUNDLED_TEMPLATES / "documents" / "statement.toml", custom / "documents" / "statement.toml")
+        with db.session_scope() as session:
+            session.execute(update(DocumentTask).where(DocumentTask.id == task.id).values(due_at=utcnow()))
+        stats = render_tick(db, settings, "r1")
+        assert (stats.rendered, stats.failed) == (2, 0)
+        with db.read_scope() as session:
+            task = session.get(DocumentTask, task.id)
+        assert (task.last_error, task.attempts, task.due_at) == (None, 0, None)
+
+    def test_a_render_whose_lease_was_taken_over_commits_nothing(
+        self, demo_world, db: Database, settings: Settings
+    ) -> None:
+        [statement_id] = make_queued_statements(db, 1)
+        issue(db, [statement_id])
+        with db.session_scope() as session:
+            repository = DocumentRepository(session)
+            repository.discover("statement", timedelta(seconds=60), 10)
+            [slow] = repository.claim("r1", 10, timedelta(seconds=60))
+        with db.session_scope() as session:  # r1's lease runs out; r2 claims the task
+            session.execute(update(DocumentTask).where(DocumentTask.id == slow.id).values(lease_until=utcnow()))
+        with db.session_scope() as session:
+            [fast] = DocumentRepository(session).claim("r2", 10, timedelta(seconds=60))
+        templates = Templates.from_settings(settings.documents)
+        storage = AttachmentStorage.from_settings(settings)
+        late = RenderStats()
+        render_claimed(db, settings, templates, storage, "r1", slow, late)
+        assert (late.rendered, late.failed) == (0, 0)
+        assert outputs(db, statement_id) == []  # r1's render rolled back
+        on_time = RenderStats()
+        render_claimed(db, settings, templates, storage, "r2", fast, on_time)
+        assert on_time.rendered == 2
+        assert len(outputs(db, statement_id)) == 2
+        with db.read_scope() as session:
+            attachments = session.execute(
+                select(func.count()).select_from(Attachment).where(Attachment.parent_id == statement_id)
+            ).scalar_one()
+        assert attachments == 2

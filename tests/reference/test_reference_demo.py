@@ -53,10 +53,12 @@ class TestValidity:
         assert len(large["agreements"]) == 2100
         assert {a["seller"] for a in large["agreements"].values()} == set(large["sellers"])
 
-    def test_large_set_builds_quickly(self) -> None:
-        started = time.perf_counter()
+    def test_large_set_builds_without_quadratic_work(self) -> None:
+        # this process's CPU time, not the wall clock (other test workers share the machine): 2,100 agreements take
+        # ~0.1 s; a builder that compared every agreement with every other would take minutes
+        started = time.process_time()
         build_demo_dataset(sellers=20, clients=700)
-        assert time.perf_counter() - started < 1.5  # 2,100 agreements; ~0.1 s on a laptop
+        assert time.process_time() - started < 5.0
 
 
 class TestShape:
