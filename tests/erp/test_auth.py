@@ -101,9 +101,11 @@ def test_oauth2_bearer_against_the_simulator(tmp_path: Path, monkeypatch: pytest
         simulator.close()
 
 
-def test_oauth2_renews_once_on_a_401(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("billing.erp.auth._extra", lambda module, extra: FakeMsal())
-    simulator = simulator_with(tmp_path, {"mode": "bearer", "token": "token-2"})  # the first token is stale
+@pytest.mark.parametrize("accepted", ["token-2", "token-9"])
+def test_oauth2_renews_once_on_a_401(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accepted: str) -> None:
+    msal = FakeMsal()
+    monkeypatch.setattr("billing.erp.auth._extra", lambda module, extra: msal)
+    simulator = simulator_with(tmp_path, {"mode": "bearer", "token": accepted})  # the first token is stale
     server = simulator.serve_in_thread()
     try:
         settings = ErpSettings.model_validate(
@@ -118,7 +120,12 @@ def test_oauth2_renews_once_on_a_401(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 },
             }
         )
-        SoapGateway(settings).probe()  # 401 with token-1, renewed to token-2, accepted
+        if accepted == "token-2":
+            SoapGateway(settings).probe()  # 401 with token-1, renewed to token-2, accepted
+        else:
+            with pytest.raises(ErpAuthError):  # the renewed token is refused too: an auth error, no third token
+                SoapGateway(settings).probe()
+        assert msal.calls == 2
     finally:
         server.stop()
         simulator.close()
