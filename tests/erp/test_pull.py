@@ -42,10 +42,10 @@ def pull_all(db, settings: ErpSettings, gateway) -> dict[str, dict[str, int]]:
 
 
 def fail_the_second_upsert(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Make the pull's second document upsert raise (a failed page commit); returns the real upsert."""
+    """Make the pull's second page upsert raise (a failed page commit); returns the real upsert."""
     from billing.erp import pull as pull_module
 
-    real = pull_module.upsert_posted
+    real = pull_module.upsert_page
     calls = {"n": 0}
 
     def failing_on_the_second_page(*args: Any, **kwargs: Any) -> Any:
@@ -54,7 +54,7 @@ def fail_the_second_upsert(monkeypatch: pytest.MonkeyPatch) -> Any:
             raise RuntimeError("injected database failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pull_module, "upsert_posted", failing_on_the_second_page)
+    monkeypatch.setattr(pull_module, "upsert_page", failing_on_the_second_page)
     return real
 
 
@@ -122,7 +122,7 @@ class TestPostedDocuments:
             cursor = session.get(ErpCursor, "posted_invoices")
             assert cursor is not None and cursor.run_bookmark and cursor.run_pages == 1 and cursor.watermark is None
             assert session.execute(select(func.count()).select_from(Invoice)).scalar_one() == 1
-        monkeypatch.setattr(pull_module, "upsert_posted", real)
+        monkeypatch.setattr(pull_module, "upsert_page", real)
         stats = Puller(db, small, gateway).run("posted_invoices")
         assert stats.finished
         debits = sum(1 for s in posted if s["type"] == "Debit")
@@ -290,7 +290,7 @@ class TestRowVersionWatermark:
         with db.read_scope() as session:
             cursor = session.get(ErpCursor, "posted_invoices")
             assert cursor is not None and cursor.run_lower == "1" and cursor.run_pages == 1 and cursor.watermark is None
-        monkeypatch.setattr(pull_module, "upsert_posted", real)
+        monkeypatch.setattr(pull_module, "upsert_page", real)
         assert Puller(db, by_version, gateway).run("posted_invoices").finished
         erp_versions = [
             int(d["Row_Version"]) for s in posted if s["type"] == "Debit" for d in posted_documents(sim_http, s["id"])

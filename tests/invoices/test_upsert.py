@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from billing.db.models import ErpOutbox, Invoice, InvoiceLine, Statement
@@ -112,6 +113,21 @@ class TestLinking:
         with db.session_scope() as session:
             row = session.execute(select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)).scalar_one()
             assert (row.state, row.resolution) == ("done", "found")
+
+    @pytest.mark.parametrize(
+        ("lease_left", "state"), [(timedelta(minutes=5), "pending"), (-timedelta(seconds=1), "done")]
+    )
+    def test_an_outbox_row_held_by_a_replica_is_left_to_its_fenced_finish(self, db, lease_left, state):
+        statement_id = make_statement(db, outbox_no="US-PSI-1")
+        with db.session_scope() as session:
+            row = session.execute(select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)).scalar_one()
+            row.lease_owner, row.lease_token, row.lease_until = "r1", "t1", utcnow() + lease_left
+        assert upsert(db, posted(external=statement_id)).statement_id == statement_id
+        assert _statement(db, statement_id).status == "Issued"
+        with db.session_scope() as session:
+            row = session.execute(select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)).scalar_one()
+            assert (row.state, row.erp_document_no) == (state, "US-PSI-1")
+            assert row.resolution == ("found" if state == "done" else None)
 
     def test_outbox_number_links_the_pre_assigned_document(self, db):
         statement_id = make_statement(db, outbox_no="US-PSI-7")

@@ -1,10 +1,13 @@
 """Pull of posted invoices, credit memos and customer ledger entries (erp-integration.md §4).
 
 Posted documents (§4.2): a run reads ``SystemModifiedAt`` in [watermark − overlap, now − settle] page by page
-(bookmarks); each page is one transaction that upserts its documents and stores the run's checkpoint (bounds,
-bookmark), so a crash resumes where the last commit left off. The watermark moves to the upper bound only with
-the run's last page: results come in number order, not time order. Re-reads (crash, overlap) are harmless because
-the upsert skips what is not newer.
+(bookmarks); each page is one transaction that upserts its documents (`upsert_page`: one query per look-up and
+one executemany per table for the page) and stores the run's checkpoint (bounds, bookmark), so a crash resumes
+where the last commit left off. The watermark moves to the upper bound only with the run's last page: results
+come in number order, not time order. Re-reads (crash, overlap) are harmless because the upsert skips what is not
+newer. While a page is upserted, the run's one reader thread already fetches and maps the next one (its bookmark,
+the page's last Key, is known before the upsert); every ERP call of a document run is made on that thread, and a
+read ahead is discarded when the run stops or fails.
 
 Ledger entries (§4.3): ``Entry_No`` after the watermark, in order, so the watermark moves with every page. Each
 page's entries mark documents whose balance may have changed; their own entries are re-read in the same run and
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,9 +38,9 @@ from billing.erp.mapping import MappingError, posted_document
 from billing.erp.repository import BalanceRepository, CursorRepository, db_now
 from billing.erp.settings import ErpSettings
 from billing.kit.timeutil import utcnow
-from billing.posted_documents.data import DocType
+from billing.posted_documents.data import DocType, PostedDocumentData
 from billing.posted_documents.lifecycle import apply_balance, mark_deleted
-from billing.posted_documents.upsert import upsert_posted
+from billing.posted_documents.upsert import upsert_page
 
 log = structlog.get_logger("billing.erp.pull")
 
@@ -53,6 +57,19 @@ LeaseRenewal = Callable[[Session], bool]
 
 class LeaseLostError(Exception):
     """The job lease moved to another replica during the run: the page was rolled back."""
+
+
+@dataclass
+class _Page:
+    """A page of a document stream as the reader thread hands it over: how many records, the last one's Key and
+    the highest Row_Version, each record mapped (or the reason it cannot be), or the error the mapping's own ERP
+    reads raised (re-raised once the page is taken). The raw records are not kept."""
+
+    size: int
+    last_key: str | None
+    highest_version: int
+    mapped: list[PostedDocumentData | MappingError] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 @dataclass
@@ -111,45 +128,89 @@ class Puller:
         else:
             # criteria have whole seconds: the lower bound rounds down, the upper one up (re-reads are harmless)
             window = {"SystemModifiedAt": criteria.between(_aware(lower), _aware(_next_second(upper)))}
-        while not self.stopping():
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="erp-pull") as reader:
+            ahead: Future[_Page] | None = None  # the read of the page after ``bookmark``
             try:
-                records = self.reader.read_page(role, window, pull.page_size, bookmark)
-            except ErpError as exc:
-                if bookmark and "bookmark" in exc.message.lower():  # the ERP rejects it: restart the run's pages
-                    log.warning("erp.pull.bookmark_rejected", stream=stream, message=exc.message)
-                    bookmark = None
-                    continue
-                raise
-            last_page = len(records) < pull.page_size
-            with self.database.session_scope() as session:
-                now = utcnow()
-                for record in records:
-                    self._upsert(session, doc_type, record, now, stats)
-                if records:
-                    bookmark = str(records[-1].get("Key") or "") or None
-                if by_version:
-                    highest = max([highest, *(int(record.get("Row_Version") or 0) for record in records)])
-                if since is None:
-                    cursor = CursorRepository(session).get(stream)
-                    if by_version:  # the highest version read so far survives a crash in the checkpoint
-                        cursor.run_upper = str(highest)
+                while not self.stopping():
+                    if ahead is None:
+                        ahead = reader.submit(self._read_page, doc_type, role, window, bookmark)
+                    try:
+                        page = ahead.result()
+                    except ErpError as exc:
+                        if bookmark and "bookmark" in exc.message.lower():  # the ERP rejects it: restart the pages
+                            log.warning("erp.pull.bookmark_rejected", stream=stream, message=exc.message)
+                            bookmark = None
+                            continue
+                        raise
+                    finally:
+                        ahead = None
+                    if page.error is not None:
+                        raise page.error
+                    last_page = page.size < pull.page_size
+                    if page.size:
+                        bookmark = page.last_key
+                    if not last_page:
+                        ahead = reader.submit(self._read_page, doc_type, role, window, bookmark)
+                    with self.database.session_scope() as session:
+                        now = utcnow()
+                        self._upsert_page(session, doc_type, page, now, stats)
+                        if by_version:
+                            highest = max(highest, page.highest_version)
+                        if since is None:
+                            cursor = CursorRepository(session).get(stream)
+                            if by_version:  # the highest version read so far survives a crash in the checkpoint
+                                cursor.run_upper = str(highest)
+                            if last_page:
+                                cursor.watermark = str(highest) if by_version else _iso(upper)
+                                cursor.run_lower = cursor.run_upper = cursor.run_bookmark = None
+                                cursor.run_pages = 0
+                            else:
+                                cursor.run_bookmark = bookmark
+                                cursor.run_pages += 1
+                            cursor.updated_at = now
+                        self._renew(session)
+                    stats.pages += 1
+                    stats.read += page.size
+                    if self.on_page:
+                        self.on_page(stats)
                     if last_page:
-                        cursor.watermark = str(highest) if by_version else _iso(upper)
-                        cursor.run_lower = cursor.run_upper = cursor.run_bookmark = None
-                        cursor.run_pages = 0
-                    else:
-                        cursor.run_bookmark = bookmark
-                        cursor.run_pages += 1
-                    cursor.updated_at = now
-                self._renew(session)
-            stats.pages += 1
-            stats.read += len(records)
-            if self.on_page:
-                self.on_page(stats)
-            if last_page:
-                stats.finished = True
-                break
+                        stats.finished = True
+                        break
+            finally:
+                if ahead is not None:  # stopped or failed: a read ahead is not used (leaving waits for it to end)
+                    ahead.cancel()
         return stats
+
+    def _read_page(self, doc_type: DocType, role: str, window: dict[str, str], bookmark: str | None) -> _Page:
+        """On the reader thread: one page of records, each mapped (the mapping reads Customer records)."""
+        records = self.reader.read_page(role, window, self.settings.pull.page_size, bookmark)
+        page = _Page(
+            size=len(records),
+            last_key=str(records[-1].get("Key") or "") or None if records else None,
+            highest_version=max((int(record.get("Row_Version") or 0) for record in records), default=0),
+        )
+        try:
+            for record in records:
+                try:
+                    page.mapped.append(posted_document(doc_type, record, self.settings, self._customer))
+                except MappingError as exc:
+                    page.mapped.append(exc)
+        except Exception as exc:  # a Customer read failed: raised by the run when it takes this page
+            page.error = exc
+        return page
+
+    def _upsert_page(self, session: Session, doc_type: DocType, page: _Page, now: datetime, stats: PullStats) -> None:
+        documents: list[PostedDocumentData] = []
+        for item in page.mapped:
+            if isinstance(item, MappingError):  # one unreadable document does not hold back the stream: reported
+                log.error("erp.pull.unreadable_document", doc_type=doc_type, error=str(item))
+                stats.errors.append(str(item))
+                stats.count("error")
+            else:
+                documents.append(item)
+        results = upsert_page(session, documents, import_unlinked=self.settings.pull.import_unlinked, now=now)
+        for result in results:
+            stats.count(result.outcome)
 
     def _start(self, session: Session, stream: str) -> tuple[datetime, datetime, str | None]:
         """Resume the unfinished run, or start one from watermark − overlap to now − settle (stored)."""
@@ -182,19 +243,6 @@ class Puller:
         cursor.run_lower, cursor.run_upper, cursor.run_bookmark, cursor.run_pages = str(watermark + 1), None, None, 0
         cursor.updated_at = utcnow()
         return watermark + 1, watermark, None
-
-    def _upsert(
-        self, session: Session, doc_type: DocType, record: Mapping[str, Any], now: datetime, stats: PullStats
-    ) -> None:
-        try:
-            data = posted_document(doc_type, record, self.settings, self._customer)
-        except MappingError as exc:  # one unreadable document does not hold back the stream: reported, counted
-            log.error("erp.pull.unreadable_document", doc_type=doc_type, error=str(exc))
-            stats.errors.append(str(exc))
-            stats.count("error")
-            return
-        result = upsert_posted(session, data, import_unlinked=self.settings.pull.import_unlinked, now=now)
-        stats.count(result.outcome)
 
     def _customer(self, no: str) -> Mapping[str, Any] | None:
         """The Customer record (licenseTo), cached for ``customer_cache_ttl_s``."""

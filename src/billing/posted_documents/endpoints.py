@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -19,7 +22,7 @@ from billing.auth.principal import Principal
 from billing.db.query import ListSpec
 from billing.errors import NotFound
 from billing.posted_documents.kinds import DocKind
-from billing.posted_documents.repository import PostedDocumentRepository
+from billing.posted_documents.repository import PostedDocumentRepository, decoded_row
 from billing.posted_documents.representation import render, render_line
 from billing.posted_documents.service import PostedDocumentService
 from billing.reference.refs import RefResolver
@@ -39,7 +42,11 @@ class DocumentApi:
 
 class _PageRenderer:
     """Documents with their lines and references. A page's (or export batch's) lines and reference objects are
-    read in one query each by `prefetch`; a document rendered on its own reads them on first use."""
+    read in one query each by `prefetch`; a document rendered on its own reads them on first use.
+
+    List rows and their lines come with their JSON documents as stored text (`stored_text_columns`), decoded only
+    when rendered; `cache_key` digests everything a prefetched row's representation is made of, so that a list page
+    can reuse the item it encoded for the same inputs (`billing.api.views.ITEMS`)."""
 
     REFERENCES = (
         ("accounts", "client_id"),
@@ -63,10 +70,29 @@ class _PageRenderer:
             (entity, getattr(document, column)) for document in documents for entity, column in self.REFERENCES
         )
 
+    def cache_key(self, document: Any) -> bytes | None:
+        """A digest of the prefetched row as read, its lines and the reference objects it quotes (stored texts),
+        None when something was not prefetched. Equal digests mean equal inputs, hence an equal representation."""
+        lines = self.lines.get(document.id)
+        if lines is None or not isinstance(document, Row):
+            return None
+        references = []
+        for entity, column in self.REFERENCES:
+            object_id = getattr(document, column)
+            try:
+                references.append(self.refs.stored_text(entity, object_id) if object_id else None)
+            except KeyError:
+                return None
+        inputs = [self.kind.doc_type, tuple(document), [tuple(line) for line in lines], references]
+        return hashlib.blake2b(orjson.dumps(inputs, default=str), digest_size=20).digest()
+
     def __call__(self, document: Any) -> dict[str, Any]:
         if document.id not in self.lines:
             self.lines.update(self.repository.lines_of_many(self.kind, [document.id]))
-        return render(self.kind, document, self.lines.pop(document.id), self.refs)
+        lines = [decoded_row(self.kind.line_model, line) for line in self.lines.pop(document.id)]
+        if isinstance(document, Row):
+            document = decoded_row(self.kind.model, document)
+        return render(self.kind, document, lines, self.refs)
 
 
 def _renderer(api: DocumentApi) -> Callable[[Session], Callable[[Any], dict[str, Any]]]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, or_, select
+from sqlalchemy import JSON, ColumnElement, Row, Select, Text, cast, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,11 +17,19 @@ from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
 from billing.db.models import ErpBalance, ErpOutbox, Invoice, Statement
 from billing.db.query import ListSpec
+from billing.db.types import json_loads
 from billing.kit.ids import new_id
 from billing.kit.rql import Collection, Field, FieldType
 from billing.posted_documents.kinds import DocKind
 
 ID_ATTEMPTS = 10
+#: values per IN list (well under SQLite's and PostgreSQL's bound-parameter limits)
+IN_CHUNK = 1000
+
+
+def _chunks(values: Sequence[str]) -> list[list[str]]:
+    unique = list(dict.fromkeys(values))
+    return [unique[start : start + IN_CHUNK] for start in range(0, len(unique), IN_CHUNK)]
 
 
 class PostedDocumentRepository:
@@ -48,8 +57,9 @@ class PostedDocumentRepository:
 
     def scoped_rows(self, kind: DocKind, principal: Principal, scope: Scope) -> Select[Any]:
         """`scoped` as plain rows with every column (attributes named as the model's): a list page renders a
-        hundred documents and needs no ORM objects, whose bookkeeping would cost about as much as the query."""
-        stmt = select(*kind.model.__table__.columns)
+        hundred documents and needs no ORM objects, whose bookkeeping would cost about as much as the query.
+        The JSON documents come as their stored text (see `stored_text_columns`)."""
+        stmt = select(*stored_text_columns(kind.model))
         if scope is Scope.OWN_CLIENT:
             stmt = stmt.where(kind.model.client_id == principal.account_id)
         return stmt
@@ -79,6 +89,28 @@ class PostedDocumentRepository:
             return document
         raise RuntimeError(f"could not draw a free {kind.prefix} id")
 
+    def by_document_nos(self, kind: DocKind, document_nos: Sequence[str]) -> dict[str, Any]:
+        """The documents with these numbers (a pull page's known ones), locked, by number."""
+        found: dict[str, Any] = {}
+        for chunk in _chunks(document_nos):
+            stmt = select(kind.model).where(kind.model.document_no.in_(chunk)).with_for_update()
+            found.update((document.document_no, document) for document in self.session.execute(stmt).scalars())
+        return found
+
+    def taken_ids(self, kind: DocKind, ids: Sequence[str]) -> set[str]:
+        """Which of these document ids are used already (drawn ids are checked before a batch insert)."""
+        taken: set[str] = set()
+        for chunk in _chunks(ids):
+            taken.update(self.session.execute(select(kind.model.id).where(kind.model.id.in_(chunk))).scalars())
+        return taken
+
+    def insert_many(self, kind: DocKind, documents: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]) -> None:
+        """New documents and their lines, each with every column given, in one executemany per table."""
+        if documents:
+            self.session.execute(insert(kind.model.__table__), list(documents))
+        if lines:
+            self.session.execute(insert(kind.line_model.__table__), list(lines))
+
     # --- lines ---------------------------------------------------------------------------------------------
 
     def lines(self, kind: DocKind, document_id: str) -> list[Any]:
@@ -91,14 +123,14 @@ class PostedDocumentRepository:
 
     def lines_of_many(self, kind: DocKind, document_ids: Sequence[str]) -> dict[str, list[Any]]:
         """The lines of several documents in one query (list pages), by document id, in lineNo order; plain rows
-        (attributes named as the line model's), read only."""
+        (attributes named as the line model's, JSON documents as their stored text), read only."""
         result: dict[str, list[Any]] = {document_id: [] for document_id in document_ids}
         if not document_ids:
             return result
         line = kind.line_model
         parent = kind.line_parent_column()
         rows = self.session.execute(
-            select(*line.__table__.columns).where(parent.in_(list(document_ids))).order_by(parent, line.line_no)
+            select(*stored_text_columns(line)).where(parent.in_(list(document_ids))).order_by(parent, line.line_no)
         )
         for row in rows:
             result[getattr(row, kind.line_parent)].append(row)
@@ -146,6 +178,43 @@ class PostedDocumentRepository:
             select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)
         ).scalar_one_or_none()
 
+    def link_candidates(
+        self, statement_ids: Sequence[str], numbers: Sequence[str]
+    ) -> tuple[list[Statement], list[ErpOutbox]]:
+        """Every statement a page of documents may link to, locked, in id order: those with one of
+        ``statement_ids`` (upper-cased ``externalDocumentNo``), and those `statement_by_erp_number` would find for
+        one of ``numbers``; plus their outbox rows."""
+        ids = [n for n in dict.fromkeys(statement_ids) if n]
+        wanted = [n for n in dict.fromkeys(numbers) if n]
+        statements: dict[str, Statement] = {}
+        for chunk in _chunks(ids):
+            stmt = select(Statement).where(Statement.id.in_(chunk)).order_by(Statement.id).with_for_update()
+            statements.update((s.id, s) for s in self.session.execute(stmt).scalars())
+        for chunk in _chunks(wanted):
+            by_outbox = select(ErpOutbox.statement_id).where(ErpOutbox.erp_document_no.in_(chunk))
+            stmt = (
+                select(Statement)
+                .where(or_(Statement.id.in_(by_outbox), Statement.external_erp_id.in_(chunk)))
+                .order_by(Statement.id)
+                .with_for_update()
+            )
+            statements.update((s.id, s) for s in self.session.execute(stmt).scalars())
+        rows: list[ErpOutbox] = []
+        for chunk in _chunks(sorted(statements)):
+            rows.extend(self.session.execute(select(ErpOutbox).where(ErpOutbox.statement_id.in_(chunk))).scalars())
+        return [statements[key] for key in sorted(statements)], rows
+
+    def columns_by_document_no(
+        self, kind: DocKind, document_nos: Sequence[str], names: Sequence[str]
+    ) -> dict[str, Row[Any]]:
+        """Number → (the ``names`` columns) of the documents with these numbers."""
+        model = kind.model
+        found: dict[str, Row[Any]] = {}
+        for chunk in _chunks(document_nos):
+            stmt = select(model.document_no, *(getattr(model, name) for name in names))
+            found.update((row[0], row) for row in self.session.execute(stmt.where(model.document_no.in_(chunk))))
+        return found
+
     # --- balances and status ---------------------------------------------------------------------------------
 
     def observed_balance(self, doc_type: str, document_no: str) -> Decimal | None:
@@ -153,6 +222,16 @@ class PostedDocumentRepository:
         return self.session.execute(
             select(ErpBalance.remaining).where(ErpBalance.doc_type == doc_type, ErpBalance.document_no == document_no)
         ).scalar_one_or_none()
+
+    def observed_balances(self, doc_type: str, document_nos: Sequence[str]) -> dict[str, Decimal]:
+        """`observed_balance` of several documents in one query: number → remaining amount (observed ones only)."""
+        found: dict[str, Decimal] = {}
+        for chunk in _chunks(document_nos):
+            stmt = select(ErpBalance.document_no, ErpBalance.remaining).where(
+                ErpBalance.doc_type == doc_type, ErpBalance.document_no.in_(chunk)
+            )
+            found.update((row.document_no, row.remaining) for row in self.session.execute(stmt))
+        return found
 
     def due_invoices(self, before: datetime, *, limit: int) -> list[Invoice]:
         """Issued invoices with an open balance whose due date is before ``before`` (§4.4), locked."""
@@ -165,6 +244,26 @@ class PostedDocumentRepository:
                 .with_for_update()
             ).scalars()
         )
+
+
+def stored_text_columns(model: Any) -> list[ColumnElement[Any]]:
+    """Every column of ``model``'s table, the JSON documents as their stored text (``CAST(… AS TEXT)``, labelled
+    with the column's name): list pages decode them only for the documents they actually render (see
+    `billing.posted_documents.representation.decoded`) and key their item cache on the text."""
+    return [
+        cast(column, Text).label(column.key) if isinstance(column.type, JSON) else column
+        for column in model.__table__.columns
+    ]
+
+
+def decoded_row(model: Any, row: Any) -> SimpleNamespace:
+    """A row read with `stored_text_columns` as the ORM reads it: the JSON documents decoded (by the engine's
+    own JSON deserializer, so the values are exactly those a typed column would give)."""
+    values = row._asdict()
+    for column in model.__table__.columns:
+        if isinstance(column.type, JSON) and values[column.key] is not None:
+            values[column.key] = json_loads(values[column.key])
+    return SimpleNamespace(**values)
 
 
 # --- RQL allow-lists (billing-api.md §4; filterable erpData members are columns) -----------------------------------
