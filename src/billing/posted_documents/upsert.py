@@ -185,8 +185,15 @@ def _unrounded(value: Decimal | None) -> Decimal | None:
     return value
 
 
-def header_values(kind: DocKind, data: PostedDocumentData) -> dict[str, Any]:
-    """The document's columns taken from the data (balance, status, parties and audit are decided apart)."""
+def _as_given(value: Any) -> Any:
+    return value
+
+
+def header_values(kind: DocKind, data: PostedDocumentData, *, as_read_back: bool = True) -> dict[str, Any]:
+    """The document's columns taken from the data (balance, status, parties and audit are decided apart); with
+    ``as_read_back=False`` the JSON members are left as given, for rows only inserted by Core statements (the column
+    type writes the same text; an ORM object or a comparison needs them as they read back)."""
+    doc = _doc if as_read_back else _as_given
     values: dict[str, Any] = {
         "document_no": data.document_no,
         "erp_id": data.erp_id or data.document_no,
@@ -196,8 +203,8 @@ def header_values(kind: DocKind, data: PostedDocumentData) -> dict[str, Any]:
         "total_sp": _money(data.total_sp),
         "total_gt": _money(data.total_gt),
         "erp_modified_at": data.erp_modified_at,
-        "erp_data": _doc(data.erp_data),
-        "price": _doc(data.price),
+        "erp_data": doc(data.erp_data),
+        "price": doc(data.price),
         kind.total_field: _money(data.total_gt),
     }
     if kind.doc_type == "invoice":
@@ -208,11 +215,17 @@ def header_values(kind: DocKind, data: PostedDocumentData) -> dict[str, Any]:
 
 
 def new_values(
-    lookups: Lookups, kind: DocKind, data: PostedDocumentData, now: datetime, actor: dict[str, Any]
+    lookups: Lookups,
+    kind: DocKind,
+    data: PostedDocumentData,
+    now: datetime,
+    actor: dict[str, Any],
+    *,
+    as_read_back: bool = True,
 ) -> dict[str, Any]:
     """A new document's columns before linking and status evaluation (lines, id and parties apart)."""
     return {
-        **header_values(kind, data),
+        **header_values(kind, data, as_read_back=as_read_back),
         "status": "Issued",
         "billing_type": "Manual",
         "seller_id": data.seller_id or "",
@@ -225,10 +238,11 @@ def new_values(
     }
 
 
-def line_values(line: PostedLineData, *, rounded: bool = True) -> dict[str, Any]:
-    """The line's columns; ``rounded=False`` leaves the amounts to the column type, which rounds them the same way
-    when they are written (for rows that are only inserted, never compared)."""
-    money = _money if rounded else _unrounded
+def line_values(line: PostedLineData, *, as_read_back: bool = True) -> dict[str, Any]:
+    """The line's columns; ``as_read_back=False`` leaves the amounts and JSON members to the column types, which
+    round and encode them the same way when they are written (for rows only inserted, never compared)."""
+    money = _money if as_read_back else _unrounded
+    doc = _doc if as_read_back else _as_given
     return {
         "line_no": line.line_no,
         "document_no": line.document_no,
@@ -240,8 +254,8 @@ def line_values(line: PostedLineData, *, rounded: bool = True) -> dict[str, Any]
         "quantity": money(line.quantity),
         "unit_price": money(line.unit_price),
         "amount": money(line.amount),
-        "erp_data": _doc(line.erp_data),
-        "price": _doc(line.price),
+        "erp_data": doc(line.erp_data),
+        "price": doc(line.price),
     }
 
 
@@ -527,12 +541,12 @@ def _new(
         return UpsertResult("skipped_unlinked", warning=link.warning)
     columns: list[str] = list(kind.model.__table__.columns.keys())
     document = SimpleNamespace(**dict.fromkeys(columns))
-    vars(document).update(id=document_id, **new_values(page, kind, data, now, actor))
+    vars(document).update(id=document_id, **new_values(page, kind, data, now, actor, as_read_back=False))
     lines = []
     for line in _unique_lines(data.lines):
         line_id = f"{kind.line_prefix}-{digits_of(document_id)}-{document.next_line:04d}"
         document.next_line += 1
-        lines.append({"id": line_id, kind.line_parent: document_id, **line_values(line, rounded=False)})
+        lines.append({"id": line_id, kind.line_parent: document_id, **line_values(line, as_read_back=False)})
     if link.statement is not None:
         _link(session, page, kind, document, link.statement, data, now, actor, page.ledgers)
     else:
