@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from cachetools import LRUCache
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
@@ -16,7 +19,6 @@ from billing.api.negotiation import collection_format, require_json
 from billing.auth.visibility import hidden_paths, prune, visible_registry
 from billing.db.query import ListSpec, count, filtered, page_of, stream_rows
 from billing.errors import PayloadTooLarge
-from billing.kit.bytecache import ByteCache
 from billing.kit.jsonout import JsonResponse, dumps
 from billing.kit.pagination import parse_page
 from billing.kit.rql import Registry
@@ -29,8 +31,12 @@ Render = Callable[[Any], dict[str, Any]]
 RenderFactory = Callable[[Session], Render]
 #: Rows an export hands to ``prefetch`` at a time.
 PREFETCH_BATCH = 500
-#: Encoded list items of renderers that can name their inputs (``cache_key``), keyed by (view shape, row key).
-ITEMS = ByteCache()
+#: Encoded list items of renderers that can name their inputs (``cache_key``), keyed by (view shape, row key): a
+#: per-process memo within a byte budget (~10,000 full invoices), least recently used first out. A key is a pure
+#: function of the item's inputs, so an entry is never stale; entries for inputs since changed just age out.
+ITEMS_BUDGET = 64 * 1024 * 1024
+ITEMS: LRUCache[Hashable, bytes] = LRUCache(maxsize=ITEMS_BUDGET, getsizeof=len)
+_ITEMS_LOCK = threading.Lock()  # cachetools caches are not thread-safe
 
 
 def _prefetched(rows: Iterable[Any], render: Render, batch: int = PREFETCH_BATCH) -> Iterator[Any]:
@@ -135,10 +141,12 @@ def _encoded_item(render: Render, row: Any, shape: Hashable, build: Render) -> A
     if row_key is None:
         return build(row)
     key = (shape, row_key)
-    encoded = ITEMS.get(key)
+    with _ITEMS_LOCK:
+        encoded = ITEMS.get(key)
     if encoded is None:
         encoded = dumps(build(row))
-        ITEMS.put(key, encoded)
+        with _ITEMS_LOCK, suppress(ValueError):  # an item larger than the whole budget is not kept
+            ITEMS[key] = encoded
     return orjson.Fragment(encoded)
 
 

@@ -2,7 +2,7 @@
 
 Random ids are a prefix and groups of four digits drawn uniformly from the OS CSPRNG (the all-zero draw is
 excluded). Uniqueness across processes is guaranteed by the primary key: repositories insert with a fresh
-draw and re-draw on a key collision (see `db.session.insert_with_fresh_id`).
+draw and re-draw on a key collision (e.g. `PostedDocumentRepository.insert`).
 """
 
 from __future__ import annotations

@@ -181,10 +181,6 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else round6(value)
 
 
-def _unrounded(value: Decimal | None) -> Decimal | None:
-    return value
-
-
 def _as_given(value: Any) -> Any:
     return value
 
@@ -241,7 +237,7 @@ def new_values(
 def line_values(line: PostedLineData, *, as_read_back: bool = True) -> dict[str, Any]:
     """The line's columns; ``as_read_back=False`` leaves the amounts and JSON members to the column types, which
     round and encode them the same way when they are written (for rows only inserted, never compared)."""
-    money = _money if as_read_back else _unrounded
+    money = _money if as_read_back else _as_given
     doc = _doc if as_read_back else _as_given
     return {
         "line_no": line.line_no,
