@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from billing.erp.settings import ErpSettings
@@ -74,6 +74,7 @@ class WorkerSettings(BaseModel):
     batch_size: int = 5000
     max_attempts: int = 3
     retry_backoff_s: float = 5.0  # a failed attempt is retried after this, doubling per attempt
+    rating_connections: int = Field(default=2, ge=1)  # PostgreSQL: journal ranges rated at once (SQLite: 1)
 
 
 class DaemonSettings(BaseModel):

@@ -45,6 +45,7 @@ from billing.documents.exports import STATEMENT_CHARGES
 from billing.documents.templating import BUNDLED_TEMPLATES, Templates
 from billing.kit.timeutil import utcnow
 
+JOURNAL_ID = "BJO-2025-0601"
 STATEMENT_ID = "SOM-2025-0601-5010-9701-4062"
 AGREEMENT_ID = "AGR-5010-9701-4062"
 KIND = "statement_charges_csv"
@@ -76,6 +77,7 @@ def fill(database: Database, charges: int) -> None:
     starts = {d: datetime(2025, 6, 1) + timedelta(days=d) for d in range(30)}
     values: dict[str, Any] = {
         "id": literal("CHG-") + cast(i, String),
+        "journal_id": literal(JOURNAL_ID),
         "statement_id": literal(STATEMENT_ID),
         "ledger_id": literal("LGR-2025-0601-0001"),
         "line": i,
@@ -99,7 +101,6 @@ def fill(database: Database, charges: int) -> None:
         "currency_purchase": literal("EUR"),
         "currency_sale": literal("EUR"),
         "billing_type": literal("Automated"),
-        "statement_type": literal("Debit"),
         "upload_status": literal("Ready"),
         "processing_status": literal("Ready"),
         "vendor_id": literal("ACC-3102-8586"),
@@ -118,6 +119,7 @@ def fill(database: Database, charges: int) -> None:
                 type="Debit",
                 billing_type="Automated",
                 status="Generated",
+                journal_id=JOURNAL_ID,
                 client_id="ACC-8119-0187",
                 vendor_id="ACC-3102-8586",
                 buyer_id="BUY-1139-6433",

@@ -71,9 +71,12 @@ def _merge_into(database: Database, source: str, target: str) -> None:
     from billing.db.models import Charge, ErpOutbox
 
     with database.session_scope() as session:
-        kind = session.get(Statement, target).type  # type: ignore[union-attr]
+        statement = session.get(Statement, target)
+        assert statement is not None
         session.execute(
-            update(Charge).where(Charge.statement_id == source).values(statement_id=target, statement_type=kind)
+            update(Charge)
+            .where(Charge.statement_id == source)
+            .values(statement_id=target, journal_id=statement.journal_id, agreement_id=statement.agreement_id)
         )
         session.execute(delete(ErpOutbox).where(ErpOutbox.statement_id == source))
         session.execute(delete(Statement).where(Statement.id == source))

@@ -50,7 +50,8 @@ def make_queued_statements(
     with database.session_scope() as session:
         for number in range(count):
             agreement = agreements[number % len(agreements)]
-            statement_id = f"SOM-{prefix + number // 10000:04d}-{number % 10000:04d}-{digits_of(agreement['id'])}"
+            journal_id = f"BJO-{prefix + number // 10000:04d}-{number % 10000:04d}"  # one journal per statement
+            statement_id = f"SOM-{digits_of(journal_id)}-{digits_of(agreement['id'])}"
             kind = "Debit" if number % 2 == 0 else "Credit"
             sign = 1 if kind == "Debit" else -1
             currency = agreement.get("currency") or "USD"
@@ -61,8 +62,8 @@ def make_queued_statements(
                 unit_sp = unit_pp * Decimal("1.1")
                 row = dict.fromkeys(_CHARGE_COLUMNS) | {
                     "id": f"CHG-{statement_id[4:13]}-{number:08d}-{line:04d}"[:32],
+                    "journal_id": journal_id,
                     "statement_id": statement_id,
-                    "statement_type": kind,
                     "line": line,
                     "child": 0,
                     "seq": line * 100,
@@ -100,6 +101,7 @@ def make_queued_statements(
                     type=kind,
                     billing_type="Automated",
                     status="Queued",
+                    journal_id=journal_id,
                     client_id=agreement["client"],
                     vendor_id=agreement["vendor"],
                     buyer_id=agreement["buyer"],

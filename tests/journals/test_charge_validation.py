@@ -271,7 +271,6 @@ class TestRow:
             "description2": "June",
             "attributes": {"agreementVendorId": "TENANT-77"},
             "billing_type": "Automated",
-            "statement_type": None,
             "upload_status": "Ready",
             "upload_errors": [],
             "processing_status": None,

@@ -195,6 +195,23 @@ class TestStatements:
         assert [c["statement"] for c in charges] == [{"id": statement_id, "type": "Debit"}] * 2
         assert all(c["statementType"] == "Debit" for c in charges)
 
+    def test_charges_show_their_statement_once_it_exists(self, rated, api, drain):
+        journal, ledger, _ = rated(world(), charge_line("e-1"), charge_line("e-2"))
+        ops_h = bearer("ops-secret")
+        statement_id = f"SOM-{journal['id'][4:]}-3617-1129-0665"
+        ledger_charges, journal_charges = f"/ledgers/{ledger['id']}/charges", f"/journals/{journal['id']}/charges"
+        before = api.get(ledger_charges, headers=ops_h).json()["data"]
+        assert [(c["statement"], c["statementType"]) for c in before] == [(None, None)] * 2
+        for path in (ledger_charges, journal_charges):
+            assert api.get(f"{path}?eq(statement.id,{statement_id})", headers=ops_h).json()["data"] == []
+        self.accept(api, drain, ledger["id"])
+        shown = ({"id": statement_id, "type": "Debit"}, "Debit")
+        for path in (ledger_charges, journal_charges):
+            query = f"{path}?eq(statement.id,{statement_id})&eq(statementType,Debit)&eq(statement.type,Debit)"
+            found = api.get(query, headers=ops_h).json()["data"]
+            assert [(c["statement"], c["statementType"]) for c in found] == [shown] * 2
+            assert api.get(f"{path}?eq(statement.type,Credit)", headers=ops_h).json()["data"] == []
+
     def test_a_negative_total_makes_a_credit_statement(self, rated, api, drain):
         _journal, ledger, _ = rated(world(), charge_line("e-1", quantity="-2", unit_pp="10", ppx1="-20"))
         self.accept(api, drain, ledger["id"])

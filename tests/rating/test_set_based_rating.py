@@ -21,6 +21,7 @@ from billing.rating.pricing import (
     rated_unit_sp_micros,
 )
 from billing.rating.repository import RatingRepository
+from billing.statements.factory import statement_id
 
 VENDOR, SELLER, LEDGER, JOURNAL = "ACC-3102-8586", "SEL-0000-0001", "BLE-0000-0001-0000-0001", "BJO-0000-0001"
 MANUAL_CLIENT = "ACC-0000-0999"
@@ -43,6 +44,7 @@ def converted(margin: str) -> D:
         [{"id": "P", "client": "C", "products": [], "margin": margin}],
         frozenset(),
         VENDOR,
+        JOURNAL,
     )
     return rater.markups.markup_for(agreement_id="A", source_id=None)
 
@@ -122,7 +124,7 @@ class TestRatingInTheDatabase:
 
     def test_set_based_values_equal_rate(self, db):
         world, policies = self.world()
-        rater = ChargeRater(world, policies, frozenset({(MANUAL_CLIENT, VENDOR)}), VENDOR)
+        rater = ChargeRater(world, policies, frozenset({(MANUAL_CLIENT, VENDOR)}), VENDOR, JOURNAL)
         rows = self.charges(world)
         with db.session_scope() as session:
             insert_rows(session, Charge.__table__, rows)
@@ -139,9 +141,11 @@ class TestRatingInTheDatabase:
             assert charge.ledger_id == LEDGER
             if row["client_id"] == MANUAL_CLIENT:
                 assert (charge.billing_type, charge.processing_status, charge.unit_sp) == ("Manual", "Skipped", None)
+                assert charge.statement_id is None
                 continue
             if row["subscription_id"] == "SUB-9999":
                 assert charge.processing_status == "Error" and charge.billing_type == "Automated"
+                assert charge.statement_id is None
                 assert charge.processing_errors == ["Subscription 'SUB-9999' no longer exists."]
                 assert (charge.spx1, charge.markup, charge.currency_sale) == (None, None, None)
                 continue
@@ -150,6 +154,7 @@ class TestRatingInTheDatabase:
             got = (charge.unit_sp, charge.spx1, charge.markup, charge.margin)
             assert got == (expected.unit_sp, expected.spx1, expected.markup, expected.margin), row
             assert (charge.processing_status, charge.processing_errors, charge.currency_sale) == ("Ready", None, "USD")
+            assert charge.statement_id == statement_id(JOURNAL, row["agreement_id"])  # the statement-to-be
         assert outcomes == {"Ready": len(rows) - 2 * len(UNIT_PRICES) * len(QUANTITIES)} | {
             "Skipped": len(UNIT_PRICES) * len(QUANTITIES),
             "Error": len(UNIT_PRICES) * len(QUANTITIES),
@@ -163,7 +168,7 @@ class TestRatingInTheDatabase:
         with db.session_scope() as session:
             repository = RatingRepository(session)
             charges = Charge.journal_id == JOURNAL
-            plan = ChargeRater(world, policies, frozenset(), VENDOR).plan(repository.rating_keys(charges), {})
+            plan = ChargeRater(world, policies, frozenset(), VENDOR, JOURNAL).plan(repository.rating_keys(charges), {})
             assert plan == []
             repository.rate(charges, plan, NOW)
         with db.read_scope() as session:

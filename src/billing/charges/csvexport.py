@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.auth.principal import Role
-from billing.db.models import Charge
+from billing.charges.repository import ChargeRow
 from billing.kit.money import format_decimal
 from billing.kit.timeutil import format_instant
 
@@ -20,7 +20,7 @@ VO, CO, OPS = frozenset({V, O}), frozenset({C, O}), frozenset({O})
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _search(charge: Charge, *path: str) -> Any:
+def _search(charge: ChargeRow, *path: str) -> Any:
     node: Any = charge.search or {}
     if path[0] == "source" and "source" not in node and "subscription" in node:
         if path[1] == "type":
@@ -37,7 +37,7 @@ def _joined(values: list[str] | None) -> str:
 
 
 #: (header, value, visible to, numeric?) in the spec's order.
-COLUMNS: list[tuple[str, Callable[[Charge], Any], frozenset[Role], bool]] = [
+COLUMNS: list[tuple[str, Callable[[ChargeRow], Any], frozenset[Role], bool]] = [
     ("Charge ID", lambda c: c.id, ALL, False),
     ("Line", lambda c: c.line, VO, True),
     ("Entry ID", lambda c: c.external_vendor, ALL, False),
@@ -100,7 +100,7 @@ def cell(value: Any, numeric: bool) -> str:
 
 
 def csv_rows(
-    charges: Iterable[Charge], role: Role, item_vendor_id: Callable[[str | None], str | None]
+    charges: Iterable[ChargeRow], role: Role, item_vendor_id: Callable[[str | None], str | None]
 ) -> Iterator[bytes]:
     """The header and one CSV line per charge, in chunks of ~64 KiB."""
     columns = [(header, getter, numeric) for header, getter, roles, numeric in COLUMNS if role in roles]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from billing.auth.principal import SYSTEM_ACTOR
-from billing.db.models import Charge
+from billing.charges.repository import ChargeRow
 from billing.reference.refs import RefResolver
 
 #: Parent references of a charge (journal, ledger, custom ledger) by id, supplied by the caller.
@@ -18,7 +18,7 @@ class ChargeRenderer:
         self.refs = refs
         self.parents = parents
 
-    def __call__(self, charge: Charge) -> dict[str, Any]:
+    def __call__(self, charge: ChargeRow) -> dict[str, Any]:
         refs = self.refs
         audit_by = dict(SYSTEM_ACTOR)
         return {

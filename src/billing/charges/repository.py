@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select
+from sqlalchemy.orm import Session, aliased
 
 from billing.db.bulk import insert_rows
-from billing.db.models import Charge
+from billing.db.models import Charge, Ledger, Statement
+from billing.db.models.charge import charge_parent
 from billing.db.query import ListSpec
 from billing.kit.rql import Field, FieldType
 
 UPLOAD_STATUSES = ("Ready", "Error", "Split", "Skipped")
+#: A row of `charge_rows`: the charge's columns, its statement's id and type.
+ChargeRow = Any
+#: A charge's statement. Rating names it (its id is the parent's and the agreement's digits, §12.1), statement
+#: generation makes it: the charge shows its statement, and that statement's type, once the statement exists.
+_statement = aliased(Statement, name="charge_statement")
 
 
 def _f(expr: Any, kind: FieldType, values: tuple[str, ...] = ()) -> Field:
@@ -41,15 +47,15 @@ LIST_SPEC = ListSpec(
         "description.value1": _f(Charge.description1, FieldType.STRING),
         "description.value2": _f(Charge.description2, FieldType.STRING),
         "billingtype": _f(Charge.billing_type, FieldType.ENUM, ("Automated", "Manual")),
-        "statementtype": _f(Charge.statement_type, FieldType.ENUM, ("Debit", "Credit")),
+        "statementtype": _f(_statement.type, FieldType.ENUM, ("Debit", "Credit")),
         "upload.status": _f(Charge.upload_status, FieldType.ENUM, UPLOAD_STATUSES),
         "upload.line": _f(Charge.line, FieldType.INTEGER),
         "processing.status": _f(Charge.processing_status, FieldType.ENUM, UPLOAD_STATUSES),
         "journal.id": _f(Charge.journal_id, FieldType.ID),
         "ledger.id": _f(Charge.ledger_id, FieldType.ID),
         "customledger.id": _f(Charge.custom_ledger_id, FieldType.ID),
-        "statement.id": _f(Charge.statement_id, FieldType.ID),
-        "statement.type": _f(Charge.statement_type, FieldType.ENUM, ("Debit", "Credit")),
+        "statement.id": _f(_statement.id, FieldType.ID),
+        "statement.type": _f(_statement.type, FieldType.ENUM, ("Debit", "Credit")),
         "parent.id": _f(Charge.parent_id, FieldType.ID),
         "split.percentage": _f(Charge.split_percentage, FieldType.NUMBER),
         "client.id": _f(Charge.client_id, FieldType.ID),
@@ -76,13 +82,44 @@ LIST_SPEC = ListSpec(
 )
 
 
+def charge_rows() -> Select[Any]:
+    """Charges as plain rows (no ORM object per charge: exports stream up to a million of them), each with the
+    ``statement_id`` and ``statement_type`` of its statement once that exists, None before."""
+    columns = [column for column in Charge.__table__.columns if column.key != "statement_id"]
+    return select(
+        *columns, _statement.id.label("statement_id"), _statement.type.label("statement_type")
+    ).outerjoin_from(Charge, _statement, _statement.id == Charge.statement_id)
+
+
+def in_ledger(ledger_id: str) -> ColumnElement[bool]:
+    """A journal ledger's charges. ``ledger_id`` is not indexed (rating writes it); a ledger holds its journal's
+    charges of one seller, so the (journal, seller, seq) index finds them."""
+    of_ledger = Ledger.id == ledger_id
+    return and_(
+        Charge.journal_id == select(Ledger.journal_id).where(of_ledger).scalar_subquery(),
+        Charge.seller_id == select(Ledger.seller_id).where(of_ledger).scalar_subquery(),
+        Charge.ledger_id == ledger_id,
+    )
+
+
+def in_statement(statement_id: str) -> ColumnElement[bool]:
+    """A statement's charges. ``statement_id`` is not indexed (generation writes it); a statement holds charges
+    of one parent (journal or custom ledger) and one agreement, so the (parent, agreement, seq) index finds them."""
+    of_statement = Statement.id == statement_id
+    parent = func.coalesce(Statement.journal_id, Statement.custom_ledger_id)
+    return and_(
+        charge_parent == select(parent).where(of_statement).scalar_subquery(),
+        Charge.agreement_id == select(Statement.agreement_id).where(of_statement).scalar_subquery(),
+        Charge.statement_id == statement_id,
+    )
+
+
 class ChargeRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def of_journal(self, journal_id: str) -> Select[Any]:
-        """Charges as plain rows (no ORM object per charge: exports stream up to a million of them)."""
-        return select(*Charge.__table__.columns).where(Charge.journal_id == journal_id)
+        return charge_rows().where(Charge.journal_id == journal_id)
 
     def get_in(self, stmt: Select[Any], charge_id: str) -> Any:
         return self.session.execute(stmt.where(Charge.id == charge_id)).one_or_none()

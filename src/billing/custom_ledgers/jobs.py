@@ -152,7 +152,7 @@ def generate_custom_statements(database: Database, settings: Settings, claim: Cl
             )
             session.add(statement)
             session.flush()
-            repository.assign(ledger.id, group.agreement_id, sid, statement.type)
+            repository.assign(ledger.id, group.agreement_id, sid)
             made += 1
         TRANSITIONS.apply(ledger, "generated", SYSTEM_ACTOR, now)
         if not StatementRepository(session).of_custom_ledger(ledger.id):

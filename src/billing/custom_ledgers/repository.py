@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
+from billing.charges.repository import charge_rows
 from billing.db.models import Charge, CustomLedger
 from billing.db.query import ListSpec
 from billing.journals.repository import JournalRepository
@@ -73,7 +74,7 @@ class CustomLedgerRepository:
         return select(CustomLedger)
 
     def charges(self, ledger_id: str) -> Select[Any]:
-        return select(*Charge.__table__.columns).where(Charge.custom_ledger_id == ledger_id)
+        return charge_rows().where(Charge.custom_ledger_id == ledger_id)
 
     def delete_charges(self, ledger_id: str) -> None:
         self.session.execute(delete(Charge).where(Charge.custom_ledger_id == ledger_id))
@@ -89,7 +90,7 @@ class CustomLedgerRepository:
             )
         )
 
-    def assign(self, ledger_id: str, agreement_id: str, statement_id: str, statement_type: str) -> None:
+    def assign(self, ledger_id: str, agreement_id: str, statement_id: str) -> None:
         self.session.execute(
             update(Charge)
             .where(
@@ -97,5 +98,5 @@ class CustomLedgerRepository:
                 Charge.agreement_id == agreement_id,
                 Charge.processing_status == "Ready",
             )
-            .values(statement_id=statement_id, statement_type=statement_type)
+            .values(statement_id=statement_id)
         )

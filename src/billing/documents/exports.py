@@ -42,7 +42,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billing.db.models import Charge, Invoice, InvoiceLine
+from billing.charges.repository import in_ledger, in_statement
+from billing.db.models import Charge, Invoice, InvoiceLine, Statement
 from billing.db.types import Money
 
 FieldKind = Literal["text", "integer", "money", "instant"]
@@ -89,11 +90,11 @@ class Cell:
 
 @dataclass(frozen=True)
 class ExportSource:
-    """The fields one export's templates may name, the parent they are filtered by and the row order."""
+    """The fields one export's templates may name, the rows of a parent (by its id) and the row order."""
 
     fields: Mapping[str, Field]
     from_: FromClause
-    parent: ColumnElement[Any]
+    of_parent: Callable[[str], ColumnElement[bool]]
     order: tuple[ColumnElement[Any], ...]
 
     def batches(self, session: Session, parent_id: str, names: Sequence[str]) -> Iterator[list[Sequence[Any]]]:
@@ -132,7 +133,7 @@ class ExportSource:
 
     def _query(self, session: Session, columns: list[ColumnElement[Any]], parent_id: str) -> tuple[str, Any]:
         """The parent's rows of ``columns`` in order, as the driver's SQL text and parameters."""
-        stmt = select(*columns).select_from(self.from_).where(self.parent == parent_id).order_by(*self.order)
+        stmt = select(*columns).select_from(self.from_).where(self.of_parent(parent_id)).order_by(*self.order)
         compiled = stmt.compile(dialect=session.connection().dialect, compile_kwargs={"render_postcompile": True})
         params: Any = compiled.construct_params()
         if compiled.positional:
@@ -256,13 +257,20 @@ _invoice: Table = Invoice.__table__  # type: ignore[assignment]
 _line: Table = InvoiceLine.__table__  # type: ignore[assignment]
 
 #: A statement's or a ledger's charges in file order (``seq`` = line × 100 + child is unique among them: both
-#: hold the charges of one journal or one custom ledger file), served by the partial indexes on (parent, seq).
-STATEMENT_CHARGES = ExportSource(_fields(_charge), _charge, _charge.c.statement_id, (_charge.c.seq,))
-LEDGER_CHARGES = ExportSource(_fields(_charge), _charge, _charge.c.ledger_id, (_charge.c.seq,))
+#: hold the charges of one journal or one custom ledger file), served by the charge indexes ending in seq.
+STATEMENT_CHARGES = ExportSource(_fields(_charge), _charge, in_statement, (_charge.c.seq,))
+#: (a ledger's charges show their statement once it exists: rating names it, statement generation makes it)
+_statement = Statement.__table__.alias("charge_statement")
+LEDGER_CHARGES = ExportSource(
+    _fields(_charge) | {"statement_id": Field("text", _statement.c.id)},
+    _charge.outerjoin(_statement, _statement.c.id == _charge.c.statement_id),
+    in_ledger,
+    (_charge.c.seq,),
+)
 #: An invoice's lines in ERP order, each with its invoice's fields as ``invoice.<column>``.
 INVOICE_LINES = ExportSource(
     _fields(_line) | _fields(_invoice, "invoice."),
     _line.join(_invoice, _line.c.invoice_id == _invoice.c.id),
-    _line.c.invoice_id,
+    lambda invoice_id: _line.c.invoice_id == invoice_id,
     (_line.c.line_no,),
 )

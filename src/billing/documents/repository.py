@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from billing.charges.repository import in_ledger, in_statement
 from billing.db.models import (
     Charge,
     CreditMemo,
@@ -192,13 +193,13 @@ class DocumentRepository:
                 func.max(Charge.updated_at).label("changed"),
                 func.min(Charge.period_start).label("start"),
                 func.max(Charge.period_end).label("end"),
-            ).where(Charge.statement_id == statement_id)
+            ).where(in_statement(statement_id))
         ).one()
 
     def ledger_digest(self, ledger_id: str) -> Row[Any]:
         return self.session.execute(
             select(func.count(), func.sum(Charge.ppx1), func.sum(Charge.spx1), func.max(Charge.updated_at)).where(
-                Charge.ledger_id == ledger_id
+                in_ledger(ledger_id)
             )
         ).one()
 
@@ -226,7 +227,7 @@ class DocumentRepository:
             Charge.item_id,
             Charge.subscription_id,
         )
-        query = select(*columns).where(Charge.statement_id == statement_id).order_by(Charge.seq, Charge.id)
+        query = select(*columns).where(in_statement(statement_id)).order_by(Charge.seq, Charge.id)
         batch = self.session.execute(query.limit(CHARGE_BATCH)).all()
         while True:
             yield from batch

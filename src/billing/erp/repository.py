@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from billing.charges.repository import in_statement
 from billing.db.models import (
     Charge,
     CreditMemo,
@@ -322,7 +323,7 @@ class PlanRepository:
                 Charge.period_start,
                 Charge.period_end,
             )
-            .where(Charge.statement_id == statement_id)
+            .where(in_statement(statement_id))
             .order_by(Charge.id)
             .limit(limit)
         )
@@ -340,7 +341,7 @@ class PlanRepository:
                 func.min(Charge.period_start),
                 func.max(Charge.period_end),
             )
-            .where(Charge.statement_id == statement_id)
+            .where(in_statement(statement_id))
             .group_by(Charge.item_id, Charge.erp_item_id)
         )
         return [ItemTotal(*row) for row in rows]

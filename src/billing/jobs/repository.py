@@ -99,6 +99,16 @@ class WorkRepository:
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    def holds(self, claim: Claim) -> bool:
+        """Whether the claim still holds its item, the item row share-locked until the transaction ends (a
+        takeover, which rewrites the row, waits for it)."""
+        row = self.session.execute(
+            select(WorkItem.id)
+            .where(WorkItem.id == claim.id, WorkItem.lease_token == claim.token, WorkItem.state == "pending")
+            .with_for_update(read=True)
+        ).first()
+        return row is not None
+
     def finish(self, claim: Claim, state: str = "done", error: str | None = None) -> bool:
         result = self.session.execute(
             update(WorkItem)

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from billing.db.models import Charge, Ledger
+from billing.charges.repository import charge_rows, in_ledger
+from billing.db.models import Ledger
 from billing.db.query import ListSpec
 from billing.kit.rql import Field, FieldType
 
@@ -57,4 +58,4 @@ class LedgerRepository:
 
     def charges(self, ledger_id: str) -> Select[Any]:
         """The ledger's charges as plain rows (§5.8: split parents are never assigned to a ledger)."""
-        return select(*Charge.__table__.columns).where(Charge.ledger_id == ledger_id)
+        return charge_rows().where(in_ledger(ledger_id))

@@ -1,19 +1,21 @@
 """Rating (billing-api.md §9.1–9.4): journal accept → one ledger per seller, every charge rated.
 
 Set-based: a charge's outcome depends only on its rating keys (seller, client, agreement, subscription,
-asset, item), a few thousand distinct values even for a million charges. A journal's charges are rated in
-ranges of `LINES_PER_TRANSACTION` file lines, one transaction each, in file order (every page of the charge
-table is written once; no transaction holds SQLite's write lock for long): the range's distinct keys are read
-with one ``SELECT DISTINCT``, resolved once each by `ChargeRater` (manual override → Skipped, missing
-reference → Error, else the markup), and the range's charges are assigned to their seller's ledger and rated
-by one UPDATE joined to that plan, the prices computed by the database (`billing.rating.repository`); its
-totals per ledger are summed in SQL while its pages are still cached. No charge is read into Python.
+asset, item), a few thousand distinct values even for a million charges: the journal's distinct keys are read
+with one ``SELECT DISTINCT`` and resolved once each by `ChargeRater` (manual override → Skipped, missing
+reference → Error, else the markup and the statement-to-be). The charges are then rated in ranges of
+`LINES_PER_TRANSACTION` file lines, one transaction each (every page of the charge table is written once; no
+transaction holds SQLite's write lock for long; PostgreSQL rates `WorkerSettings.rating_connections` ranges at
+once): a range's charges are assigned to their seller's ledger and statement and rated by one UPDATE joined to
+the plan, the prices computed by the database (`billing.rating.repository`); its totals per ledger are summed
+in SQL while its pages are still cached. No charge is read into Python. On PostgreSQL the UPDATE is HOT (no
+index names a column it writes).
 
-Idempotent and resumable: ledger ids are deterministic (journal digits + seller digits); each range's
-transaction first renews the lease (a run whose lease was taken over stops without writing); rating a charge
-again gives the same values, so a resumed run simply rates every ledger still in ``Rating`` again; the last
-transaction moves them to ``Review`` or ``Error`` with the totals of the run and the journal to ``Generated``,
-together.
+Idempotent and resumable: ledger ids are deterministic (journal digits + seller digits); the lease is renewed
+before each wave of ranges and each range's transaction checks it (a run whose lease was taken over stops
+without writing); rating a charge again gives the same values, so a resumed run simply rates every ledger still
+in ``Rating`` again; the last transaction moves them to ``Review`` or ``Error`` with the totals of the run and
+the journal to ``Generated``, together.
 When the job keeps failing, the journal returns to ``Review`` with ``BJO:0004`` and the partial ledgers are
 removed (§7.1).
 """
@@ -21,6 +23,7 @@ removed (§7.1).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
 from typing import Any
@@ -30,6 +33,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR
+from billing.charges.repository import in_ledger
 from billing.db.engine import Database
 from billing.db.models import Journal, Ledger
 from billing.jobs.repository import Claim, WorkRepository
@@ -45,6 +49,7 @@ from billing.rating.pricing import MarkupResolver, PriceSummary, factor, summary
 from billing.rating.repository import RatingRepository, Totals
 from billing.reference.repository import ReferenceRepository
 from billing.settings import Settings
+from billing.statements.factory import statement_id
 
 log = structlog.get_logger("billing.rating")
 LEDGER_FAILED = "BLE:0001"
@@ -71,22 +76,26 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         ledgers = {
             ledger.seller_id: ledger.id for ledger in _ensure_ledgers(session, journal) if ledger.status == "Rating"
         }
-        rater = charge_rater(session, journal.vendor_id)
-        bounds = RatingRepository(session).seq_bounds(journal.id)
+        repository = RatingRepository(session)
+        keys = repository.rating_keys(repository.of_journal(journal.id) & repository.assignable())
+        plan = charge_rater(session, journal.vendor_id, journal.id).plan(keys, ledgers)
+        bounds = repository.seq_bounds(journal.id)
 
     lease = timedelta(seconds=settings.worker.lease_s)
     width = LINES_PER_TRANSACTION * 100  # seq = line × 100 + child
+    lows = list(range(bounds[0], bounds[1] + 1, width)) if bounds else []
+    # PostgreSQL rates ranges on several connections at once; SQLite has one writer
+    parallel = settings.worker.rating_connections if database.dialect == "postgresql" else 1
     totals: dict[str | None, list[Totals]] = {}  # by ledger (None: split parents), summed range by range
-    for low in range(bounds[0], bounds[1] + 1, width) if bounds else ():
-        with database.session_scope() as session:
-            if not WorkRepository(session).renew(claim, lease):
-                raise RuntimeError("rating lease lost")  # another worker owns the journal now
-            repository = RatingRepository(session)
-            lines = repository.of_lines(claim.object_id, low, low + width)
-            charges = lines & repository.assignable()
-            repository.rate(charges, rater.plan(repository.rating_keys(charges), ledgers), utcnow())
-            for ledger_key, part in repository.totals_by_ledger(lines).items():
-                totals.setdefault(ledger_key, []).extend(part)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as pool:
+        for first in range(0, len(lows), parallel):
+            with database.session_scope() as session:
+                if not WorkRepository(session).renew(claim, lease):
+                    raise RuntimeError("rating lease lost")  # another worker owns the journal now
+            wave = lows[first : first + parallel]
+            for part in pool.map(lambda low: _rate_lines(database, claim, plan, low, low + width), wave):
+                for ledger_key, by_status in part.items():
+                    totals.setdefault(ledger_key, []).extend(by_status)
 
     with database.session_scope() as session:
         if not WorkRepository(session).renew(claim, lease):
@@ -108,6 +117,20 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     log.info("rating.journal_rated", journal_id=claim.object_id, ledgers=len(ledgers))
 
 
+def _rate_lines(
+    database: Database, claim: Claim, plan: list[dict[str, Any]], low: int, high: int
+) -> dict[str | None, list[Totals]]:
+    """Rate the journal's charges of the lines whose ``seq`` is in [low, high) in one transaction, fenced by the
+    lease (a takeover waits for this transaction; a range begun after it writes nothing); their totals by ledger."""
+    with database.session_scope() as session:
+        if not WorkRepository(session).holds(claim):
+            raise RuntimeError("rating lease lost")
+        repository = RatingRepository(session)
+        lines = repository.of_lines(claim.object_id, low, high)
+        repository.rate(lines & repository.assignable(), plan, utcnow())
+        return repository.totals_by_ledger(lines)
+
+
 def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
     """Work handler for ``ledger.rate`` (ledger recalculate): re-rate with current reference data (§9.1), in
     one transaction."""
@@ -120,24 +143,28 @@ def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
             return
         repository = RatingRepository(session)
         now = utcnow()
-        rate_charges(session, ledger, repository.of_ledger(ledger), now)
-        _conclude(ledger, repository.totals_by_status(ledger_id=ledger.id), now)
+        rate_charges(session, ledger, repository.of_ledger(ledger), now, statements=True)
+        _conclude(ledger, repository.totals_by_status(in_ledger(ledger.id)), now)
         WorkRepository(session).finish(claim)
 
 
-def rate_charges(session: Session, ledger: Ledger, charges: ColumnElement[bool], now: datetime) -> None:
-    """Rate some of a ledger's charges (all of them; a statement's when it is recalculated) in one UPDATE."""
+def rate_charges(
+    session: Session, ledger: Ledger, charges: ColumnElement[bool], now: datetime, *, statements: bool
+) -> None:
+    """Rate some of a ledger's charges (all of them; a statement's when it is recalculated) in one UPDATE, naming
+    their statements too when ``statements`` (a recalculated statement keeps its charges)."""
     repository = RatingRepository(session)
-    plan = charge_rater(session, ledger.vendor_id).plan(repository.rating_keys(charges), {ledger.seller_id: ledger.id})
-    repository.rate(charges, plan, now)
+    rater = charge_rater(session, ledger.vendor_id, ledger.journal_id)
+    plan = rater.plan(repository.rating_keys(charges), {ledger.seller_id: ledger.id})
+    repository.rate(charges, plan, now, statements=statements)
 
 
-def charge_rater(session: Session, vendor_id: str) -> ChargeRater:
+def charge_rater(session: Session, vendor_id: str, journal_id: str) -> ChargeRater:
     references = ReferenceRepository(session)
     world = {entity: references.docs(entity) for entity in ("agreements", "subscriptions", "assets", "items")}
     policies = list(references.docs("pricing-policies").values())
     manual = frozenset(OverrideRepository(session).active_pairs())
-    return ChargeRater(world, policies, manual, vendor_id)
+    return ChargeRater(world, policies, manual, vendor_id, journal_id)
 
 
 class ChargeRater:
@@ -149,10 +176,12 @@ class ChargeRater:
         policies: list[dict[str, Any]],
         manual: frozenset[tuple[str, str]],
         vendor_id: str,
+        journal_id: str,
     ) -> None:
         self.world = world
         self.manual = manual
         self.vendor_id = vendor_id
+        self.journal_id = journal_id
         sources = {**world["subscriptions"], **world["assets"]}
         self.markups = MarkupResolver(world["agreements"], sources, policies)
         self._outcomes: dict[tuple[str | None, ...], dict[str, Any]] = {}
@@ -177,7 +206,8 @@ class ChargeRater:
         asset_id: str | None,
         item_id: str | None,
     ) -> dict[str, Any]:
-        """Billing type, processing status and errors, stored markup and ``1 + markup/100`` (None unless Ready)."""
+        """Billing type, processing status and errors, stored markup and ``1 + markup/100`` and the statement that
+        will bill the charge (None unless Ready)."""
         keys = {
             "client_id": client_id,
             "agreement_id": agreement_id,
@@ -185,7 +215,7 @@ class ChargeRater:
             "asset_id": asset_id,
             "item_id": item_id,
         }
-        unrated = {"errors": None, "markup": None, "factor": None}
+        unrated = {"errors": None, "markup": None, "factor": None, "statement_id": None}
         if (client_id, self.vendor_id) in self.manual:
             return {**keys, **unrated, "billing_type": "Manual", "status": "Skipped"}
         missing = self._missing(agreement_id, subscription_id, asset_id, item_id)
@@ -199,6 +229,7 @@ class ChargeRater:
             "errors": None,
             "markup": round6(markup),
             "factor": factor(markup),
+            "statement_id": statement_id(self.journal_id, agreement_id) if agreement_id else None,
         }
 
     def _missing(self, *ids: str | None) -> str | None:

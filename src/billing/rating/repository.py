@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from billing.charges.repository import in_statement
 from billing.db.models import Charge, Ledger
 from billing.db.scratch import scratch_table
 from billing.db.types import Document, Money
@@ -69,6 +70,7 @@ _plan = Table(
     Column("errors", Document),
     Column("markup", Money),
     Column("factor", _Factor),
+    Column("statement_id", String(40)),
     UniqueConstraint(*RATING_KEYS),
     prefixes=["TEMPORARY"],
 )
@@ -113,6 +115,7 @@ class RatingRepository:
             .where(Charge.journal_id == journal_id)
             .values(
                 ledger_id=None,
+                statement_id=None,
                 unit_sp=None,
                 spx1=None,
                 markup=None,
@@ -123,6 +126,10 @@ class RatingRepository:
             )
         )
         self.session.execute(delete(Ledger).where(Ledger.journal_id == journal_id))
+
+    @staticmethod
+    def of_journal(journal_id: str) -> ColumnElement[bool]:
+        return Charge.journal_id == journal_id
 
     @staticmethod
     def of_lines(journal_id: str, low: int, high: int) -> ColumnElement[bool]:
@@ -142,7 +149,7 @@ class RatingRepository:
 
     @staticmethod
     def of_statement(statement_id: str) -> ColumnElement[bool]:
-        return Charge.statement_id == statement_id
+        return in_statement(statement_id)
 
     def seq_bounds(self, journal_id: str) -> tuple[int, int] | None:
         """The first and last ``seq`` of a journal's charges, None when it has none."""
@@ -156,10 +163,12 @@ class RatingRepository:
         columns = [Charge.__table__.c[key] for key in RATING_KEYS]
         return [tuple(row) for row in self.session.execute(select(*columns).where(charges).distinct())]
 
-    def rate(self, charges: ColumnElement[bool], plan: Sequence[dict[str, Any]], now: datetime) -> None:
-        """Assign a set of charges to their ledger and rate them with one UPDATE joined to ``plan`` (a row per
-        rating key: ledger id, outcome, stored markup and factor, the last two None unless Ready). Charges
-        without a plan row are left alone."""
+    def rate(
+        self, charges: ColumnElement[bool], plan: Sequence[dict[str, Any]], now: datetime, *, statements: bool = True
+    ) -> None:
+        """Assign a set of charges to their ledger (and, when ``statements``, to the statement that will bill them)
+        and rate them with one UPDATE joined to ``plan`` (a row per rating key: ledger id, outcome, stored markup,
+        factor and statement id, the last three None unless Ready). Charges without a plan row are left alone."""
         sqlite = self.session.get_bind().dialect.name == "sqlite"
         if not sqlite:  # PostgreSQL hash-joins on equality only: keys without NULLs
             plan = [{**row, **{key: row[key] or "" for key in RATING_KEYS}} for row in plan]
@@ -177,6 +186,8 @@ class RatingRepository:
                 "currency_sale": case((p.c.status == "Ready", Charge.currency_purchase)),
                 "updated_at": now,
             }
+            if statements:
+                values["statement_id"] = p.c.statement_id
             joined = [
                 Charge.__table__.c[key].is_not_distinct_from(p.c[key])  # SQLite's IS, looked up in the plan's index
                 if sqlite
@@ -228,11 +239,8 @@ class RatingRepository:
             result.setdefault(ledger_id, []).append((status, int(count), pp, sp))
         return result
 
-    def totals_by_status(self, **where: str) -> list[Totals]:
-        """(processing status, count, Σ PPx1, Σ SPx1) of a journal's or ledger's charges, summed in SQL."""
-        column = {"journal_id": Charge.journal_id, "ledger_id": Charge.ledger_id, "statement_id": Charge.statement_id}[
-            next(iter(where))
-        ]
+    def totals_by_status(self, charges: ColumnElement[bool]) -> list[Totals]:
+        """(processing status, count, Σ PPx1, Σ SPx1) of a set of charges, summed in SQL."""
         rows = self.session.execute(
             select(
                 Charge.processing_status,
@@ -240,10 +248,7 @@ class RatingRepository:
                 func.sum(Charge.ppx1, type_=Money),
                 func.sum(Charge.spx1, type_=Money),
             )
-            .where(column == next(iter(where.values())))
+            .where(charges)
             .group_by(Charge.processing_status)
         )
         return [(status, int(count), pp, sp) for status, count, pp, sp in rows]
-
-    def totals_of_statement(self, statement_id: str) -> list[tuple[str | None, Decimal | None, Decimal | None]]:
-        return [(s, pp, sp) for s, _, pp, sp in self.totals_by_status(statement_id=statement_id)]

@@ -2,12 +2,12 @@
 
 One statement per agreement of a ledger's Ready, Automated charges, id ``SOM-`` + journal digits + agreement
 digits, totals summed in SQL (one ``GROUP BY ledger, agreement``), ``Debit`` when ``totalSP ≥ 0`` else
-``Credit``; the charges get the statement reference and type with one UPDATE joined to the (ledger, agreement)
-→ statement plan. The other ledgers of the same journal whose generation is due too (accepted together) are
-claimed and generated in the same pass: the charge table is then rewritten once, not once per ledger.
+``Credit``. The charges are not written: rating gave each Ready charge the id of its statement-to-be, which
+they show once the statement exists. The other ledgers of the same journal whose generation is due too
+(accepted together) are claimed and generated in the same pass, with one ``GROUP BY``.
 
 All in one transaction, so a crashed run leaves nothing behind (the claims it took over are released with it);
-a statement that exists already is neither made nor assigned again.
+a statement that exists already is not made again.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ def generate_statements(database: Database, settings: Settings, claim: Claim) ->
         batch = [(ledger, claim), *_due_siblings(session, settings, ledger)]
         ledger_ids = [member.id for member, _ in batch]
         statements = StatementRepository(session)
-        groups = statements.ready_groups(ledger_ids)
+        groups = statements.ready_groups(journal.id, ledger_ids)
         agreements = ReferenceRepository(session).docs_by_ids("agreements", sorted({g.agreement_id for g in groups}))
         existing = statements.existing_ids(journal.id)
         now = utcnow()
-        plan = []
+        made = 0
         for group in groups:
             sid = statement_id(journal.id, group.agreement_id)
             if sid in existing:
@@ -65,16 +65,8 @@ def generate_statements(database: Database, settings: Settings, claim: Claim) ->
                 ledger_id=group.ledger_id,
             )
             session.add(statement)
-            plan.append(
-                {
-                    "ledger_id": group.ledger_id,
-                    "agreement_id": group.agreement_id,
-                    "statement_id": sid,
-                    "statement_type": statement.type,
-                }
-            )
+            made += 1
         session.flush()
-        statements.assign(ledger_ids, plan)
         work = WorkRepository(session)
         for member, member_claim in batch:
             TRANSITIONS.apply(member, "generated", SYSTEM_ACTOR, now)
@@ -83,7 +75,7 @@ def generate_statements(database: Database, settings: Settings, claim: Claim) ->
             member.audit = with_events(member.audit, [], SYSTEM_ACTOR, now)
             work.finish(member_claim)
         follow_ledgers(session, journal.id)
-    log.info("statements.generated", ledger_ids=ledger_ids, statements=len(plan))
+    log.info("statements.generated", ledger_ids=ledger_ids, statements=made)
 
 
 def _due_siblings(session: Session, settings: Settings, ledger: Ledger) -> list[tuple[Ledger, Claim]]:

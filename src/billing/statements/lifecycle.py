@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billing.auth.principal import SYSTEM_ACTOR
 from billing.custom_ledgers.lifecycle import follow_custom_ledger
-from billing.db.models import Charge, Ledger, Statement
+from billing.db.models import Ledger, Statement
 from billing.kit.audit import with_events
 from billing.ledgers.service import TRANSITIONS as LEDGER_TRANSITIONS
 from billing.ledgers.service import follow_ledgers
@@ -44,17 +43,14 @@ def recalculate(session: Session, statement: Statement, actor: dict[str, Any], n
     if statement.billing_type == "Automated" and statement.ledger_id:
         ledger = session.get(Ledger, statement.ledger_id)
         assert ledger is not None
-        rate_charges(session, ledger, repository.of_statement(statement.id), now)
-    totals = repository.totals_of_statement(statement.id)
-    result = summary(totals)
+        rate_charges(session, ledger, repository.of_statement(statement.id), now, statements=False)
+    by_status = repository.totals_by_status(repository.of_statement(statement.id))
+    result = summary((status, pp, sp) for status, _, pp, sp in by_status)
     statement.total_pp = result.total_pp
     statement.total_sp = result.total_sp or 0
     statement.markup, statement.margin = result.markup, result.margin
     statement.type = "Debit" if statement.total_sp >= 0 else "Credit"
-    ready = sum(
-        count for status, count, _, _ in repository.totals_by_status(statement_id=statement.id) if status == "Ready"
-    )
-    session.execute(update(Charge).where(Charge.statement_id == statement.id).values(statement_type=statement.type))
+    ready = sum(count for status, count, _, _ in by_status if status == "Ready")
     statement.processing = {**(statement.processing or {}), "ready": ready}
     statement.status = "Generated"
     statement.audit = with_events(statement.audit, ["generated"], actor, now)

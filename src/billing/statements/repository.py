@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, MetaData, Select, String, Table, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
+from billing.charges.repository import charge_rows, in_statement
 from billing.db.models import Charge, ErpOutbox, Statement
 from billing.db.query import ListSpec
-from billing.db.scratch import scratch_table
 from billing.db.types import Money
 from billing.kit.rql import Field, FieldType
 
@@ -55,22 +55,13 @@ LIST_SPEC = ListSpec(
 )
 
 
-#: The plan of `StatementRepository.assign`, a temporary table.
-_assignments = Table(
-    "statement_plan",
-    MetaData(),
-    Column("ledger_id", String(32), primary_key=True),
-    Column("agreement_id", String(32), primary_key=True),
-    Column("statement_id", String(40), nullable=False),
-    Column("statement_type", String(8), nullable=False),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _ready_of(ledger_ids: Sequence[str]) -> ColumnElement[bool]:
-    """The charges that ledger statements bill (§9.5)."""
+def _ready_of(journal_id: str, ledger_ids: Sequence[str]) -> ColumnElement[bool]:
+    """The charges that statements of some of a journal's ledgers bill (§9.5)."""
     return and_(
-        Charge.ledger_id.in_(ledger_ids), Charge.processing_status == "Ready", Charge.billing_type == "Automated"
+        Charge.journal_id == journal_id,
+        Charge.ledger_id.in_(ledger_ids),
+        Charge.processing_status == "Ready",
+        Charge.billing_type == "Automated",
     )
 
 
@@ -136,14 +127,14 @@ class StatementRepository:
         )
 
     def charges(self, statement_id: str) -> Select[Any]:
-        return select(*Charge.__table__.columns).where(Charge.statement_id == statement_id)
+        return charge_rows().where(in_statement(statement_id))
 
-    def ready_groups(self, ledger_ids: Sequence[str]) -> list[Any]:
+    def ready_groups(self, journal_id: str, ledger_ids: Sequence[str]) -> list[Any]:
         """Per ledger and agreement: references, currencies, counts and sums of the Ready, Automated charges."""
         return list(
             self.session.execute(
                 select(Charge.ledger_id, *agreement_group_columns())
-                .where(_ready_of(ledger_ids))
+                .where(_ready_of(journal_id, ledger_ids))
                 .group_by(Charge.ledger_id, Charge.agreement_id)
                 .order_by(Charge.ledger_id, Charge.agreement_id)
             )
@@ -151,21 +142,6 @@ class StatementRepository:
 
     def existing_ids(self, journal_id: str) -> set[str]:
         return set(self.session.execute(select(Statement.id).where(Statement.journal_id == journal_id)).scalars())
-
-    def assign(self, ledger_ids: Sequence[str], plan: Sequence[dict[str, str]]) -> None:
-        """Give the ledgers' Ready, Automated charges their statement: one UPDATE joined to ``plan`` ((ledger,
-        agreement) → statement id and type), not one per agreement."""
-        if not plan:
-            return
-        with scratch_table(self.session, _assignments, plan) as p:
-            self.session.execute(
-                update(Charge)
-                .where(
-                    _ready_of(ledger_ids), Charge.ledger_id == p.c.ledger_id, Charge.agreement_id == p.c.agreement_id
-                )
-                .values(statement_id=p.c.statement_id, statement_type=p.c.statement_type),
-                execution_options={"synchronize_session": False},  # no row is read back, no ORM object touched
-            )
 
     def arm_outbox(self, statement: Statement, now: datetime) -> None:
         """Insert or re-arm the statement's outbox row, due now (erp-integration.md §3.2 "Enqueue")."""
