@@ -37,7 +37,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from billing.charges.repository import in_statement
 from billing.db.models import Charge, Ledger
-from billing.db.scratch import scratch_table
+from billing.db.scratch import hash_aggregates, scratch_table
 from billing.db.types import Document, Money
 from billing.rating.pricing import rated_margin_micros, rated_spx1_micros, rated_unit_sp_micros
 
@@ -223,6 +223,7 @@ class RatingRepository:
 
     def totals_by_ledger(self, charges: ColumnElement[bool]) -> dict[str | None, list[Totals]]:
         """`Totals` of a set of charges by ledger (None: unassigned, e.g. split parents), summed in SQL."""
+        hash_aggregates(self.session)
         rows = self.session.execute(
             select(
                 Charge.ledger_id,

@@ -14,6 +14,7 @@ from billing.auth.principal import Principal
 from billing.charges.repository import charge_rows, in_statement
 from billing.db.models import Charge, ErpOutbox, Statement
 from billing.db.query import ListSpec
+from billing.db.scratch import hash_aggregates
 from billing.db.types import Money
 from billing.kit.rql import Field, FieldType
 
@@ -131,6 +132,7 @@ class StatementRepository:
 
     def ready_groups(self, journal_id: str, ledger_ids: Sequence[str]) -> list[Any]:
         """Per ledger and agreement: references, currencies, counts and sums of the Ready, Automated charges."""
+        hash_aggregates(self.session)
         return list(
             self.session.execute(
                 select(Charge.ledger_id, *agreement_group_columns())
