@@ -42,7 +42,7 @@ def _charge(conn, charge_id: str, ledger_id: str, journal_id: str, status: str, 
 
 
 @pytest.mark.sqlite_only
-def test_0012_names_the_statements_of_charges_rated_before_it(tmp_path):
+def test_0012_and_0013_prepare_the_statements_of_ledgers_rated_before_them(tmp_path):
     """Charges rated before 0012 whose ledger has not generated statements get their statement-to-be (generation
     no longer writes charges); charges already billed, or not Ready, are left as they are."""
     url = f"sqlite:///{tmp_path}/old.db"
@@ -59,6 +59,7 @@ def test_0012_names_the_statements_of_charges_rated_before_it(tmp_path):
     with engine.connect() as conn:
         rows = dict(conn.execute(text("SELECT id, statement_id FROM charge ORDER BY id")).all())
         columns = {row[1] for row in conn.execute(text("PRAGMA table_info(charge)"))}
+        grouped = conn.execute(text("SELECT ledger_id, agreement_id, count FROM rated_agreement")).all()
     engine.dispose()
     assert rows == {
         "CHG-1": "SOM-1111-2222-5010-9701-4062",
@@ -67,3 +68,5 @@ def test_0012_names_the_statements_of_charges_rated_before_it(tmp_path):
         "CHG-4": None,
     }
     assert "statement_type" not in columns
+    # 0013: the Review ledger's Ready charges summed per agreement, for its statements to come
+    assert grouped == [("BLE-1111-2222-9929-6679", "AGR-5010-9701-4062", 1)]

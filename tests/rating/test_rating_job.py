@@ -212,6 +212,17 @@ class TestStatements:
             assert [(c["statement"], c["statementType"]) for c in found] == [shown] * 2
             assert api.get(f"{path}?eq(statement.type,Credit)", headers=ops_h).json()["data"] == []
 
+    def test_a_recalculated_ledger_bills_its_new_prices(self, rated, api, drain):
+        _journal, ledger, _ = rated(world(), charge_line("e-1"))
+        ops_h = bearer("ops-secret")
+        api.put("/reference/subscriptions/SUB-0356-5642-8669", headers=ops_h, json={"price": {"markup": "20"}})
+        recalculated = api.post(f"/ledgers/{ledger['id']}/recalculate", headers=ops_h)
+        assert recalculated.status_code < 300, recalculated.text
+        drain()
+        self.accept(api, drain, ledger["id"])
+        [statement] = api.get("/statements", headers=ops_h).json()["data"]
+        assert (statement["price"]["totalPP"], statement["price"]["totalSP"]) == (100, 120)
+
     def test_a_negative_total_makes_a_credit_statement(self, rated, api, drain):
         _journal, ledger, _ = rated(world(), charge_line("e-1", quantity="-2", unit_pp="10", ppx1="-20"))
         self.accept(api, drain, ledger["id"])

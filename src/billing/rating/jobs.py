@@ -86,16 +86,15 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     lows = list(range(bounds[0], bounds[1] + 1, width)) if bounds else []
     # PostgreSQL rates ranges on several connections at once; SQLite has one writer
     parallel = settings.worker.rating_connections if database.dialect == "postgresql" else 1
-    totals: dict[str | None, list[Totals]] = {}  # by ledger (None: split parents), summed range by range
+    sums = _RatedSums()
     with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as pool:
         for first in range(0, len(lows), parallel):
             with database.session_scope() as session:
                 if not WorkRepository(session).renew(claim, lease):
                     raise RuntimeError("rating lease lost")  # another worker owns the journal now
             wave = lows[first : first + parallel]
-            for part in pool.map(lambda low: _rate_lines(database, claim, plan, low, low + width), wave):
-                for ledger_key, by_status in part.items():
-                    totals.setdefault(ledger_key, []).extend(by_status)
+            for groups in pool.map(lambda low: _rate_lines(database, claim, plan, low, low + width), wave):
+                sums.add(groups)
 
     with database.session_scope() as session:
         if not WorkRepository(session).renew(claim, lease):
@@ -104,10 +103,15 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         if journal is None or journal.status != "Generating":
             return
         now = utcnow()
-        for ledger in RatingRepository(session).ledgers_of_journal(journal.id):
-            if ledger.status == "Rating":
-                _conclude(ledger, _merge(totals.get(ledger.id, [])), now)
-        everything = _merge(part for parts in totals.values() for part in parts)
+        repository = RatingRepository(session)
+        rated = [ledger for ledger in repository.ledgers_of_journal(journal.id) if ledger.status == "Rating"]
+        for ledger in rated:
+            _conclude(ledger, _merge(sums.totals.get(ledger.id, [])), now)
+        rated_ids = [ledger.id for ledger in rated]
+        repository.replace_rated_agreements(
+            rated_ids, [row for (lid, _), row in sums.agreements.items() if lid in rated_ids]
+        )
+        everything = _merge(part for parts in sums.totals.values() for part in parts)
         _apply_summary(journal, summary((s, pp, sp) for s, _, pp, sp in everything), keep_pp=True)
         journal.processing = _counters(everything)
         journal.status = "Generated"
@@ -117,18 +121,58 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     log.info("rating.journal_rated", journal_id=claim.object_id, ledgers=len(ledgers))
 
 
-def _rate_lines(
-    database: Database, claim: Claim, plan: list[dict[str, Any]], low: int, high: int
-) -> dict[str | None, list[Totals]]:
+class _RatedSums:
+    """What a journal's rated ranges add up to: `Totals` by ledger (None: split parents) and the sums of each
+    ledger's Ready charges per agreement (`billing.db.models.RatedAgreement` rows)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str | None, list[Totals]] = {}
+        self.agreements: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, groups: Iterable[Any]) -> None:
+        for group in groups:
+            self.totals.setdefault(group.ledger_id, []).append(
+                (group.processing_status, int(group.count), group.total_pp, group.total_sp)
+            )
+            if group.processing_status != "Ready" or group.ledger_id is None or group.agreement_id is None:
+                continue
+            key = (group.ledger_id, group.agreement_id)
+            row = self.agreements.get(key)
+            if row is None:
+                row = self.agreements[key] = {name: getattr(group, name) for name in _RATED_AGREEMENT_FIELDS}
+                row["total_pp"], row["total_sp"] = row["total_pp"] or 0, row["total_sp"] or 0
+                continue
+            for name in _PARTIES:
+                row[name] = min((v for v in (row[name], getattr(group, name)) if v is not None), default=None)
+            row["count"] += group.count
+            row["total_pp"] = _add(row["total_pp"], group.total_pp)
+            row["total_sp"] = _add(row["total_sp"], group.total_sp)
+
+
+#: The agreement's parties and currencies in a `RatedAgreement` (the same on every charge of the agreement).
+_PARTIES = (
+    "client_id",
+    "buyer_id",
+    "seller_id",
+    "licensee_id",
+    "product_id",
+    "vendor_id",
+    "currency_purchase",
+    "currency_sale",
+)
+_RATED_AGREEMENT_FIELDS = ("ledger_id", "agreement_id", *_PARTIES, "count", "total_pp", "total_sp")
+
+
+def _rate_lines(database: Database, claim: Claim, plan: list[dict[str, Any]], low: int, high: int) -> list[Any]:
     """Rate the journal's charges of the lines whose ``seq`` is in [low, high) in one transaction, fenced by the
-    lease (a takeover waits for this transaction; a range begun after it writes nothing); their totals by ledger."""
+    lease (a takeover waits for this transaction; a range begun after it writes nothing); their `groups`."""
     with database.session_scope() as session:
         if not WorkRepository(session).holds(claim):
             raise RuntimeError("rating lease lost")
         repository = RatingRepository(session)
         lines = repository.of_lines(claim.object_id, low, high)
         repository.rate(lines & repository.assignable(), plan, utcnow())
-        return repository.totals_by_ledger(lines)
+        return repository.groups(lines)
 
 
 def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
@@ -144,6 +188,7 @@ def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
         repository = RatingRepository(session)
         now = utcnow()
         rate_charges(session, ledger, repository.of_ledger(ledger), now, statements=True)
+        repository.regroup_ledger(ledger.id)
         _conclude(ledger, repository.totals_by_status(in_ledger(ledger.id)), now)
         WorkRepository(session).finish(claim)
 

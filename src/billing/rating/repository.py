@@ -29,17 +29,19 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from billing.charges.repository import in_statement
-from billing.db.models import Charge, Ledger
+from billing.charges.repository import in_ledger, in_statement
+from billing.db.models import Charge, Ledger, RatedAgreement
 from billing.db.scratch import hash_aggregates, scratch_table
 from billing.db.types import Document, Money
 from billing.rating.pricing import rated_margin_micros, rated_spx1_micros, rated_unit_sp_micros
+from billing.statements.repository import agreement_group_columns
 
 #: The charge columns a rating outcome depends on (§9.2, §9.3), after the seller (which names the ledger).
 RATING_KEYS = ("seller_id", "client_id", "agreement_id", "subscription_id", "asset_id", "item_id")
@@ -125,6 +127,8 @@ class RatingRepository:
                 processing_errors=None,
             )
         )
+        ledgers = select(Ledger.id).where(Ledger.journal_id == journal_id)
+        self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id.in_(ledgers)))
         self.session.execute(delete(Ledger).where(Ledger.journal_id == journal_id))
 
     @staticmethod
@@ -221,24 +225,34 @@ class RatingRepository:
         quotient = cast((spx1 - Charge.ppx1) * 100, Numeric(80, 40)) / func.nullif(spx1, 0)
         return func.round(Charge.unit_pp * p.c.factor, 6), spx1, func.round(quotient, 6)
 
-    def totals_by_ledger(self, charges: ColumnElement[bool]) -> dict[str | None, list[Totals]]:
-        """`Totals` of a set of charges by ledger (None: unassigned, e.g. split parents), summed in SQL."""
+    def groups(self, charges: ColumnElement[bool]) -> list[Any]:
+        """A set of charges by ledger (None: unassigned, e.g. split parents), processing status and agreement: the
+        agreement's parties and currencies, the count and the PP/SP sums, summed in SQL."""
         hash_aggregates(self.session)
-        rows = self.session.execute(
-            select(
-                Charge.ledger_id,
-                Charge.processing_status,
-                func.count(),
-                func.sum(Charge.ppx1, type_=Money),
-                func.sum(Charge.spx1, type_=Money),
+        return list(
+            self.session.execute(
+                select(Charge.ledger_id, Charge.processing_status, *agreement_group_columns())
+                .where(charges)
+                .group_by(Charge.ledger_id, Charge.processing_status, Charge.agreement_id)
             )
-            .where(charges)
-            .group_by(Charge.ledger_id, Charge.processing_status)
         )
-        result: dict[str | None, list[Totals]] = {}
-        for ledger_id, status, count, pp, sp in rows:
-            result.setdefault(ledger_id, []).append((status, int(count), pp, sp))
-        return result
+
+    def replace_rated_agreements(self, ledger_ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+        """The ledgers' `RatedAgreement` rows become ``rows``."""
+        self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id.in_(ledger_ids)))
+        if rows:
+            self.session.execute(insert(RatedAgreement), rows)
+
+    def regroup_ledger(self, ledger_id: str) -> None:
+        """A re-rated ledger's `RatedAgreement` rows, summed again from its Ready charges."""
+        self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id == ledger_id))
+        grouped = (
+            select(Charge.ledger_id, *agreement_group_columns())
+            .where(in_ledger(ledger_id), Charge.processing_status == "Ready", Charge.agreement_id.is_not(None))
+            .group_by(Charge.ledger_id, Charge.agreement_id)
+        )
+        names = [column.name for column in grouped.selected_columns]
+        self.session.execute(insert(RatedAgreement).from_select(names, grouped))
 
     def totals_by_status(self, charges: ColumnElement[bool]) -> list[Totals]:
         """(processing status, count, Σ PPx1, Σ SPx1) of a set of charges, summed in SQL."""

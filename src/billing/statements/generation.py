@@ -1,10 +1,10 @@
 """Statement generation (billing-api.md §9.5), the ``ledger.generate`` work handler.
 
 One statement per agreement of a ledger's Ready, Automated charges, id ``SOM-`` + journal digits + agreement
-digits, totals summed in SQL (one ``GROUP BY ledger, agreement``), ``Debit`` when ``totalSP ≥ 0`` else
-``Credit``. The charges are not written: rating gave each Ready charge the id of its statement-to-be, which
-they show once the statement exists. The other ledgers of the same journal whose generation is due too
-(accepted together) are claimed and generated in the same pass, with one ``GROUP BY``.
+digits, from the ledger's `RatedAgreement` rows (rating summed its Ready charges per agreement), ``Debit`` when
+``totalSP ≥ 0`` else ``Credit``. The charges are not written: rating gave each Ready charge the id of its
+statement-to-be, which they show once the statement exists. The other ledgers of the same journal whose
+generation is due too (accepted together) are claimed and generated in the same pass.
 
 All in one transaction, so a crashed run leaves nothing behind (the claims it took over are released with it);
 a statement that exists already is not made again.
@@ -45,7 +45,7 @@ def generate_statements(database: Database, settings: Settings, claim: Claim) ->
         batch = [(ledger, claim), *_due_siblings(session, settings, ledger)]
         ledger_ids = [member.id for member, _ in batch]
         statements = StatementRepository(session)
-        groups = statements.ready_groups(journal.id, ledger_ids)
+        groups = statements.ready_groups(ledger_ids)
         agreements = ReferenceRepository(session).docs_by_ids("agreements", sorted({g.agreement_id for g in groups}))
         existing = statements.existing_ids(journal.id)
         now = utcnow()

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from billing.auth.capabilities import Scope
 from billing.auth.principal import Principal
 from billing.charges.repository import charge_rows, in_statement
-from billing.db.models import Charge, ErpOutbox, Statement
+from billing.db.models import Charge, ErpOutbox, RatedAgreement, Statement
 from billing.db.query import ListSpec
-from billing.db.scratch import hash_aggregates
 from billing.db.types import Money
 from billing.kit.rql import Field, FieldType
 
@@ -54,16 +53,6 @@ LIST_SPEC = ListSpec(
     default_order="-audit.created.at",
     tiebreak=Statement.id,
 )
-
-
-def _ready_of(journal_id: str, ledger_ids: Sequence[str]) -> ColumnElement[bool]:
-    """The charges that statements of some of a journal's ledgers bill (§9.5)."""
-    return and_(
-        Charge.journal_id == journal_id,
-        Charge.ledger_id.in_(ledger_ids),
-        Charge.processing_status == "Ready",
-        Charge.billing_type == "Automated",
-    )
 
 
 def agreement_group_columns() -> tuple[Any, ...]:
@@ -130,16 +119,15 @@ class StatementRepository:
     def charges(self, statement_id: str) -> Select[Any]:
         return charge_rows().where(in_statement(statement_id))
 
-    def ready_groups(self, journal_id: str, ledger_ids: Sequence[str]) -> list[Any]:
-        """Per ledger and agreement: references, currencies, counts and sums of the Ready, Automated charges."""
-        hash_aggregates(self.session)
+    def ready_groups(self, ledger_ids: Sequence[str]) -> list[RatedAgreement]:
+        """Per ledger and agreement: parties, currencies, count and sums of the Ready charges, as rating summed
+        them."""
         return list(
             self.session.execute(
-                select(Charge.ledger_id, *agreement_group_columns())
-                .where(_ready_of(journal_id, ledger_ids))
-                .group_by(Charge.ledger_id, Charge.agreement_id)
-                .order_by(Charge.ledger_id, Charge.agreement_id)
-            )
+                select(RatedAgreement)
+                .where(RatedAgreement.ledger_id.in_(ledger_ids))
+                .order_by(RatedAgreement.ledger_id, RatedAgreement.agreement_id)
+            ).scalars()
         )
 
     def existing_ids(self, journal_id: str) -> set[str]:

@@ -24,6 +24,7 @@ from billing.db.models.journal import Journal
 from billing.db.models.journal_number import JournalNumber
 from billing.db.models.ledger import Ledger
 from billing.db.models.manual_override import ManualOverride
+from billing.db.models.rated_agreement import RatedAgreement
 from billing.db.models.reference import ReferenceLink, ReferenceObject
 from billing.db.models.statement import Statement
 from billing.db.models.work_item import WorkItem
@@ -53,6 +54,7 @@ __all__ = [
     "JournalNumber",
     "Ledger",
     "ManualOverride",
+    "RatedAgreement",
     "ReferenceLink",
     "ReferenceObject",
     "Statement",
