@@ -77,9 +77,11 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
             ledger.seller_id: ledger.id for ledger in _ensure_ledgers(session, journal) if ledger.status == "Rating"
         }
         repository = RatingRepository(session)
-        keys = repository.rating_keys(repository.of_journal(journal.id) & repository.assignable())
-        plan = charge_rater(session, journal.vendor_id, journal.id).plan(keys, ledgers)
         bounds = repository.seq_bounds(journal.id)
+        # the whole journal as a line range: read in file order, as the ranges are rated (not seller by seller)
+        lines = repository.of_lines(journal.id, bounds[0], bounds[1] + 1) if bounds else repository.nothing()
+        keys = repository.rating_keys(lines & repository.assignable())
+        plan = charge_rater(session, journal.vendor_id, journal.id).plan(keys, ledgers)
 
     lease = timedelta(seconds=settings.worker.lease_s)
     width = LINES_PER_TRANSACTION * 100  # seq = line × 100 + child
