@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Join, Select, Table, and_, delete, func, select
+from sqlalchemy.orm import Session
 
 from billing.db.bulk import insert_rows
 from billing.db.models import Charge, Ledger, Statement
@@ -19,7 +19,11 @@ UPLOAD_STATUSES = ("Ready", "Error", "Split", "Skipped")
 ChargeRow = Any
 #: A charge's statement. Rating names it (its id is the parent's and the agreement's digits, §12.1), statement
 #: generation makes it: the charge shows its statement, and that statement's type, once the statement exists.
-_statement = aliased(Statement, name="charge_statement")
+charge_statement: Table = Statement.__table__.alias("charge_statement")  # type: ignore[assignment]
+#: Charges with their statement, where it exists.
+charges_with_statement: Join = Charge.__table__.outerjoin(
+    charge_statement, charge_statement.c.id == Charge.statement_id
+)
 
 
 def _f(expr: Any, kind: FieldType, values: tuple[str, ...] = ()) -> Field:
@@ -47,15 +51,15 @@ LIST_SPEC = ListSpec(
         "description.value1": _f(Charge.description1, FieldType.STRING),
         "description.value2": _f(Charge.description2, FieldType.STRING),
         "billingtype": _f(Charge.billing_type, FieldType.ENUM, ("Automated", "Manual")),
-        "statementtype": _f(_statement.type, FieldType.ENUM, ("Debit", "Credit")),
+        "statementtype": _f(charge_statement.c.type, FieldType.ENUM, ("Debit", "Credit")),
         "upload.status": _f(Charge.upload_status, FieldType.ENUM, UPLOAD_STATUSES),
         "upload.line": _f(Charge.line, FieldType.INTEGER),
         "processing.status": _f(Charge.processing_status, FieldType.ENUM, UPLOAD_STATUSES),
         "journal.id": _f(Charge.journal_id, FieldType.ID),
         "ledger.id": _f(Charge.ledger_id, FieldType.ID),
         "customledger.id": _f(Charge.custom_ledger_id, FieldType.ID),
-        "statement.id": _f(_statement.id, FieldType.ID),
-        "statement.type": _f(_statement.type, FieldType.ENUM, ("Debit", "Credit")),
+        "statement.id": _f(charge_statement.c.id, FieldType.ID),
+        "statement.type": _f(charge_statement.c.type, FieldType.ENUM, ("Debit", "Credit")),
         "parent.id": _f(Charge.parent_id, FieldType.ID),
         "split.percentage": _f(Charge.split_percentage, FieldType.NUMBER),
         "client.id": _f(Charge.client_id, FieldType.ID),
@@ -86,9 +90,8 @@ def charge_rows() -> Select[Any]:
     """Charges as plain rows (no ORM object per charge: exports stream up to a million of them), each with the
     ``statement_id`` and ``statement_type`` of its statement once that exists, None before."""
     columns = [column for column in Charge.__table__.columns if column.key != "statement_id"]
-    return select(
-        *columns, _statement.id.label("statement_id"), _statement.type.label("statement_type")
-    ).outerjoin_from(Charge, _statement, _statement.id == Charge.statement_id)
+    statement = (charge_statement.c.id.label("statement_id"), charge_statement.c.type.label("statement_type"))
+    return select(*columns, *statement).select_from(charges_with_statement)
 
 
 def in_ledger(ledger_id: str) -> ColumnElement[bool]:
@@ -103,7 +106,7 @@ def in_ledger(ledger_id: str) -> ColumnElement[bool]:
 
 
 def in_statement(statement_id: str) -> ColumnElement[bool]:
-    """A statement's charges. ``statement_id`` is not indexed (generation writes it); a statement holds charges
+    """A statement's charges. ``statement_id`` is not indexed (rating writes it); a statement holds charges
     of one parent (journal or custom ledger) and one agreement, so the (parent, agreement, seq) index finds them."""
     of_statement = Statement.id == statement_id
     parent = func.coalesce(Statement.journal_id, Statement.custom_ledger_id)

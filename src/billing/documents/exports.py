@@ -42,8 +42,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billing.charges.repository import in_ledger, in_statement
-from billing.db.models import Charge, Invoice, InvoiceLine, Statement
+from billing.charges.repository import charge_statement, charges_with_statement, in_ledger, in_statement
+from billing.db.models import Charge, Invoice, InvoiceLine
 from billing.db.types import Money
 
 FieldKind = Literal["text", "integer", "money", "instant"]
@@ -259,11 +259,10 @@ _line: Table = InvoiceLine.__table__  # type: ignore[assignment]
 #: A statement's or a ledger's charges in file order (``seq`` = line × 100 + child is unique among them: both
 #: hold the charges of one journal or one custom ledger file), served by the charge indexes ending in seq.
 STATEMENT_CHARGES = ExportSource(_fields(_charge), _charge, in_statement, (_charge.c.seq,))
-#: (a ledger's charges show their statement once it exists: rating names it, statement generation makes it)
-_statement = Statement.__table__.alias("charge_statement")
+#: (a ledger's charges show their statement once it exists, as the API shows them)
 LEDGER_CHARGES = ExportSource(
-    _fields(_charge) | {"statement_id": Field("text", _statement.c.id)},
-    _charge.outerjoin(_statement, _statement.c.id == _charge.c.statement_id),
+    _fields(_charge) | {"statement_id": Field("text", charge_statement.c.id)},
+    charges_with_statement,
     in_ledger,
     (_charge.c.seq,),
 )

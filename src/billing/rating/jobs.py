@@ -79,8 +79,8 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         repository = RatingRepository(session)
         bounds = repository.seq_bounds(journal.id)
         # the whole journal as a line range: read in file order, as the ranges are rated (not seller by seller)
-        lines = repository.of_lines(journal.id, bounds[0], bounds[1] + 1) if bounds else repository.nothing()
-        keys = repository.rating_keys(lines & repository.assignable())
+        lines = repository.of_lines(journal.id, bounds[0], bounds[1] + 1) if bounds else None
+        keys = repository.rating_keys(lines & repository.assignable()) if lines is not None else []
         plan = charge_rater(session, journal.vendor_id, journal.id).plan(keys, ledgers)
 
     lease = timedelta(seconds=settings.worker.lease_s)
@@ -190,8 +190,10 @@ def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
         repository = RatingRepository(session)
         now = utcnow()
         rate_charges(session, ledger, repository.of_ledger(ledger), now, statements=True)
-        repository.regroup_ledger(ledger.id)
-        _conclude(ledger, repository.totals_by_status(in_ledger(ledger.id)), now)
+        sums = _RatedSums()
+        sums.add(repository.groups(in_ledger(ledger.id)))
+        repository.replace_rated_agreements([ledger.id], list(sums.agreements.values()))
+        _conclude(ledger, _merge(sums.totals.get(ledger.id, [])), now)
         WorkRepository(session).finish(claim)
 
 

@@ -28,7 +28,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    false,
     func,
     insert,
     select,
@@ -37,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from billing.charges.repository import in_ledger, in_statement
+from billing.charges.repository import in_statement
 from billing.db.models import Charge, Ledger, RatedAgreement
 from billing.db.scratch import hash_aggregates, scratch_table
 from billing.db.types import Document, Money
@@ -131,10 +130,6 @@ class RatingRepository:
         ledgers = select(Ledger.id).where(Ledger.journal_id == journal_id)
         self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id.in_(ledgers)))
         self.session.execute(delete(Ledger).where(Ledger.journal_id == journal_id))
-
-    @staticmethod
-    def nothing() -> ColumnElement[bool]:
-        return false()
 
     @staticmethod
     def of_lines(journal_id: str, low: int, high: int) -> ColumnElement[bool]:
@@ -243,17 +238,6 @@ class RatingRepository:
         self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id.in_(ledger_ids)))
         if rows:
             self.session.execute(insert(RatedAgreement), rows)
-
-    def regroup_ledger(self, ledger_id: str) -> None:
-        """A re-rated ledger's `RatedAgreement` rows, summed again from its Ready charges."""
-        self.session.execute(delete(RatedAgreement).where(RatedAgreement.ledger_id == ledger_id))
-        grouped = (
-            select(Charge.ledger_id, *agreement_group_columns())
-            .where(in_ledger(ledger_id), Charge.processing_status == "Ready", Charge.agreement_id.is_not(None))
-            .group_by(Charge.ledger_id, Charge.agreement_id)
-        )
-        names = [column.name for column in grouped.selected_columns]
-        self.session.execute(insert(RatedAgreement).from_select(names, grouped))
 
     def totals_by_status(self, charges: ColumnElement[bool]) -> list[Totals]:
         """(processing status, count, Σ PPx1, Σ SPx1) of a set of charges, summed in SQL."""
