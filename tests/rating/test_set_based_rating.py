@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from billing.db.bulk import insert_rows
 from billing.db.models import Charge
@@ -173,3 +173,82 @@ class TestRatingInTheDatabase:
             repository.rate(charges, plan, NOW)
         with db.read_scope() as session:
             assert {c.ledger_id for c in session.execute(select(Charge)).scalars()} == {None}
+
+
+#: (markup, n, d) of `1 + markup/100` = n/d, and the largest |unitPP × quantity| in millionths that SQLite prices
+#: with integer SQL for it (2^61 // n); beyond it, or with a longer factor, the Python functions take over.
+FRACTIONS = (("10", 11, 10), ("33.333333", 133333333, 100000000), ("-40", 3, 5))
+
+
+class TestIntegerSqlAtItsLimits:
+    """Around the amounts where SQLite's prices switch from integer SQL to the Python functions, and beyond
+    64 bits, every rated value still equals `rate` (on PostgreSQL: NUMERIC, the same values)."""
+
+    def amounts(self, n: int, d: int) -> list[tuple[D, D]]:
+        limit = 2**61 // n
+        edge = D(limit).scaleb(-12)  # unitPP × quantity at the limit, in units²
+        pairs = [(D("1"), edge.quantize(D("0.000001"))), (D("1"), (edge + D("0.000001")).quantize(D("0.000001")))]
+        pairs += [(D("-1"), pairs[0][1]), (D("1"), -pairs[1][1])]
+        # the margin switches where |SPx1 − PPx1| passes 2^61 // 10^8 millionths (23,058.430092): at a unitPP of
+        # 1,000, near the quantity q below; 3q and 7q would overflow 64 bits in integer SQL
+        q = (D(2**61 // 10**8).scaleb(-6) / (1000 * abs(D(n) / D(d) - 1))).quantize(D("0.000001"))
+        for quantity in (q - D("0.000002"), q, q + D("0.000002"), 3 * q, -7 * q, D(3), D("-7.5")):
+            pairs.append((D("1000"), quantity))
+            pairs.append((D("0.999999"), quantity))
+        pairs.append((D("9000000"), D("100000")))  # 9 × 10^23 millionths²: a float in SQLite, priced in Python
+        return pairs
+
+    def test_values_equal_rate(self, db):
+        world = {"agreements": {}, "subscriptions": {}, "assets": {}, "items": {"ITM-0001": {"id": "ITM-0001"}}}
+        rows = []
+        for number, (markup, n, d) in enumerate(FRACTIONS):
+            assert factor(D(markup)).as_integer_ratio() == (n, d)
+            agreement, subscription = f"AGR-{number:04d}", f"SUB-{number:04d}"
+            world["agreements"][agreement] = {"id": agreement, "client": "ACC-0000-0100"}
+            world["subscriptions"][subscription] = {"id": subscription, "price": {"markup": markup}}
+            for unit_pp, quantity in self.amounts(n, d):
+                line = len(rows) + 1
+                rows.append(
+                    {
+                        "id": f"CHG-0000-0001-0000-{line:04d}-00",
+                        "journal_id": JOURNAL,
+                        "line": line,
+                        "child": 0,
+                        "seq": line * 100,
+                        "unit_pp": unit_pp,
+                        "quantity": quantity,
+                        "ppx1": round6(unit_pp * quantity),
+                        "currency_purchase": "USD",
+                        "billing_type": "Automated",
+                        "upload_status": "Ready",
+                        "client_id": "ACC-0000-0100",
+                        "seller_id": SELLER,
+                        "vendor_id": VENDOR,
+                        "agreement_id": agreement,
+                        "subscription_id": subscription,
+                        "item_id": "ITM-0001",
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                    }
+                )
+        with db.session_scope() as session:
+            insert_rows(session, Charge.__table__, rows)
+        rater = ChargeRater(world, [], frozenset(), VENDOR, JOURNAL)
+        with db.session_scope() as session:
+            repository = RatingRepository(session)
+            charges = Charge.journal_id == JOURNAL
+            repository.rate(charges, rater.plan(repository.rating_keys(charges), {SELLER: LEDGER}), NOW)
+        with db.read_scope() as session:
+            stored = {c.id: c for c in session.execute(select(Charge).where(Charge.journal_id == JOURNAL)).scalars()}
+        markups = {f"SUB-{number:04d}": D(markup) for number, (markup, _, _) in enumerate(FRACTIONS)}
+        for row in rows:
+            expected = rate(row["unit_pp"], row["quantity"], row["ppx1"], markups[row["subscription_id"]])
+            charge = stored[row["id"]]
+            assert (charge.unit_sp, charge.spx1, charge.margin) == (expected.unit_sp, expected.spx1, expected.margin), (
+                row["unit_pp"],
+                row["quantity"],
+            )
+        if db.dialect == "sqlite":  # money stays 64-bit integers: no product overflowed into a float
+            with db.read_scope() as session:
+                kinds = "SELECT DISTINCT typeof(unit_sp), typeof(spx1), typeof(margin) FROM charge"
+                assert set(session.execute(text(kinds))) == {("integer", "integer", "integer")}

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -76,12 +77,8 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         ledgers = {
             ledger.seller_id: ledger.id for ledger in _ensure_ledgers(session, journal) if ledger.status == "Rating"
         }
-        repository = RatingRepository(session)
-        bounds = repository.seq_bounds(journal.id)
-        # the whole journal as a line range: read in file order, as the ranges are rated (not seller by seller)
-        lines = repository.of_lines(journal.id, bounds[0], bounds[1] + 1) if bounds else None
-        keys = repository.rating_keys(lines & repository.assignable()) if lines is not None else []
-        plan = charge_rater(session, journal.vendor_id, journal.id).plan(keys, ledgers)
+        bounds = RatingRepository(session).seq_bounds(journal.id)
+        rater = charge_rater(session, journal.vendor_id, journal.id)
 
     lease = timedelta(seconds=settings.worker.lease_s)
     width = LINES_PER_TRANSACTION * 100  # seq = line × 100 + child
@@ -89,14 +86,26 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     # PostgreSQL rates ranges on several connections at once; SQLite has one writer
     parallel = settings.worker.rating_connections if database.dialect == "postgresql" else 1
     sums = _RatedSums()
-    with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as pool:
-        for first in range(0, len(lows), parallel):
-            with database.session_scope() as session:
-                if not WorkRepository(session).renew(claim, lease):
-                    raise RuntimeError("rating lease lost")  # another worker owns the journal now
-            wave = lows[first : first + parallel]
-            for groups in pool.map(lambda low: _rate_lines(database, claim, plan, low, low + width), wave):
-                sums.add(groups)
+    # The reads run beside the writes, on a connection of their own: each range's rating keys ahead of its
+    # UPDATE, its groups after its commit. On SQLite, whose one writer is CPU-bound, this is the second core.
+    reader = ThreadPoolExecutor(1, thread_name_prefix="rating-read")
+    try:
+        keys = [reader.submit(_range_keys, database, claim.object_id, low, low + width) for low in lows]
+        groups = []
+        with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as writers:
+            for first in range(0, len(lows), parallel):
+                with database.session_scope() as session:
+                    if not WorkRepository(session).renew(claim, lease):
+                        raise RuntimeError("rating lease lost")  # another worker owns the journal now
+                wave = lows[first : first + parallel]
+                plans = [rater.plan(keys[i].result(), ledgers) for i in range(first, first + len(wave))]
+                rate = partial(_rate_lines, database, claim)
+                for low in writers.map(rate, plans, wave, [low + width for low in wave]):
+                    groups.append(reader.submit(_range_groups, database, claim.object_id, low, low + width))
+        for future in groups:
+            sums.add(future.result())
+    finally:
+        reader.shutdown(cancel_futures=True)
 
     with database.session_scope() as session:
         if not WorkRepository(session).renew(claim, lease):
@@ -165,16 +174,30 @@ _PARTIES = (
 _RATED_AGREEMENT_FIELDS = ("ledger_id", "agreement_id", *_PARTIES, "count", "total_pp", "total_sp")
 
 
-def _rate_lines(database: Database, claim: Claim, plan: list[dict[str, Any]], low: int, high: int) -> list[Any]:
+def _rate_lines(database: Database, claim: Claim, plan: list[dict[str, Any]], low: int, high: int) -> int:
     """Rate the journal's charges of the lines whose ``seq`` is in [low, high) in one transaction, fenced by the
-    lease (a takeover waits for this transaction; a range begun after it writes nothing); their `groups`."""
+    lease (a takeover waits for this transaction; a range begun after it writes nothing); returns ``low``."""
     with database.session_scope() as session:
         if not WorkRepository(session).holds(claim):
             raise RuntimeError("rating lease lost")
         repository = RatingRepository(session)
-        lines = repository.of_lines(claim.object_id, low, high)
-        repository.rate(lines & repository.assignable(), plan, utcnow())
-        return repository.groups(lines)
+        repository.rate(repository.of_lines(claim.object_id, low, high) & repository.assignable(), plan, utcnow())
+    return low
+
+
+def _range_keys(database: Database, journal_id: str, low: int, high: int) -> list[tuple[str | None, ...]]:
+    """The rating keys of the journal's billable charges of the lines whose ``seq`` is in [low, high)."""
+    with database.read_scope() as session:
+        repository = RatingRepository(session)
+        return repository.rating_keys(repository.of_lines(journal_id, low, high) & repository.assignable())
+
+
+def _range_groups(database: Database, journal_id: str, low: int, high: int) -> list[Any]:
+    """The `RatingRepository.groups` of the journal's charges of the lines whose ``seq`` is in [low, high), read
+    once their rating committed (while the journal is rated, nothing else writes them)."""
+    with database.read_scope() as session:
+        repository = RatingRepository(session)
+        return repository.groups(repository.of_lines(journal_id, low, high))
 
 
 def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Dialect,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -73,6 +75,11 @@ _plan = Table(
     Column("markup", Money),
     Column("factor", _Factor),
     Column("statement_id", String(40)),
+    # SQLite: the factor as a fraction n/d small enough for exact 64-bit arithmetic, and the largest |unitPP| and
+    # |unitPP × quantity| (in millionths) that keep every intermediate below 2^62 (None: the factor is too long)
+    Column("factor_n", BigInteger),
+    Column("factor_d", BigInteger),
+    Column("factor_limit", BigInteger),
     UniqueConstraint(*RATING_KEYS),
     prefixes=["TEMPORARY"],
 )
@@ -152,11 +159,15 @@ class RatingRepository:
         return in_statement(statement_id)
 
     def seq_bounds(self, journal_id: str) -> tuple[int, int] | None:
-        """The first and last ``seq`` of a journal's charges, None when it has none."""
-        low, high = self.session.execute(
-            select(func.min(Charge.seq), func.max(Charge.seq)).where(Charge.journal_id == journal_id)
-        ).one()
-        return None if low is None else (int(low), int(high))
+        """The first and last ``seq`` of a journal's charges, None when it has none: each one index probe (a
+        query asking for both at once scans the journal's index entries on SQLite)."""
+        first, last = (
+            self.session.execute(
+                select(Charge.seq).where(Charge.journal_id == journal_id).order_by(order).limit(1)
+            ).scalar()
+            for order in (Charge.seq.asc(), Charge.seq.desc())
+        )
+        return None if first is None or last is None else (first, last)
 
     def rating_keys(self, charges: ColumnElement[bool]) -> list[tuple[str | None, ...]]:
         """The distinct `RATING_KEYS` of a set of charges."""
@@ -170,7 +181,9 @@ class RatingRepository:
         and rate them with one UPDATE joined to ``plan`` (a row per rating key: ledger id, outcome, stored markup,
         factor and statement id, the last three None unless Ready). Charges without a plan row are left alone."""
         sqlite = self.session.get_bind().dialect.name == "sqlite"
-        if not sqlite:  # PostgreSQL hash-joins on equality only: keys without NULLs
+        if sqlite:
+            plan = [{**row, **_integer_factor(row["factor"])} for row in plan]
+        else:  # PostgreSQL hash-joins on equality only: keys without NULLs
             plan = [{**row, **{key: row[key] or "" for key in RATING_KEYS}} for row in plan]
         with scratch_table(self.session, _plan, plan) as p:
             unit_sp, spx1, margin = self._prices(p)
@@ -209,12 +222,7 @@ class RatingRepository:
                 ("rated_margin", rated_margin_micros, 4),
             ):
                 connection.create_function(name, arity, function, deterministic=True)
-            ready = p.c.factor.is_not(None)
-            return (
-                case((ready, func.rated_unit_sp(Charge.unit_pp, p.c.factor))),
-                case((ready, func.rated_spx1(Charge.unit_pp, Charge.quantity, p.c.factor))),
-                case((ready, func.rated_margin(Charge.unit_pp, Charge.quantity, Charge.ppx1, p.c.factor))),
-            )
+            return _sqlite_prices(p)
         # NUMERIC products are exact and round() goes half away from zero, like round6; the margin quotient
         # gets 40 decimals (the default would be about 16 significant digits: too few to round it safely).
         spx1 = func.round(Charge.unit_pp * p.c.factor * Charge.quantity, 6)
@@ -252,3 +260,53 @@ class RatingRepository:
             .group_by(Charge.processing_status)
         )
         return [(status, int(count), pp, sp) for status, count, pp, sp in rows]
+
+
+_MICRO = 10**6
+#: Below these, sums and products of SQLite's 64-bit integers cannot overflow in `_sqlite_prices`.
+_INTERMEDIATE_LIMIT = 2**61
+_FRACTION_LIMIT = 2**40
+
+
+def _integer_factor(factor: Decimal | None) -> dict[str, int | None]:
+    """The plan's ``factor_n``, ``factor_d`` and ``factor_limit`` for `_sqlite_prices` (None: use the functions)."""
+    if factor is None:
+        return {"factor_n": None, "factor_d": None, "factor_limit": None}
+    n, d = factor.as_integer_ratio()
+    if abs(n) > _FRACTION_LIMIT or d > _FRACTION_LIMIT:
+        return {"factor_n": None, "factor_d": None, "factor_limit": None}
+    return {"factor_n": n, "factor_d": d, "factor_limit": _INTERMEDIATE_LIMIT // max(abs(n), 1)}
+
+
+def _half_away(numerator: ColumnElement[Any], denominator: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQLite integer ``numerator / denominator`` (denominator ≠ 0) rounded half away from zero, as
+    `billing.rating.pricing` rounds: the quotient plus half a unit away from zero, truncated (SQLite's integer
+    division truncates). None when the denominator is 0."""
+    away = case((numerator >= 0, func.abs(denominator)), else_=-func.abs(denominator))
+    return (2 * numerator + away) // (2 * denominator)
+
+
+def _sqlite_prices(p: Table) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """SQLite's unitSP, SPx1 and margin in millionths: 64-bit integer SQL where no intermediate can overflow
+    (the usual charge: a short factor, moderate amounts), else the exact Python functions of
+    `billing.rating.pricing`, which cost a call into Python per value. Both give `rate`'s values to the digit.
+
+    An integer product that overflows becomes a float in SQLite, larger than any limit compared with here.
+    """
+    unit_pp, quantity, ppx1 = (type_coerce(c, BigInteger()) for c in (Charge.unit_pp, Charge.quantity, Charge.ppx1))
+    n, d, limit = p.c.factor_n, p.c.factor_d, p.c.factor_limit
+    ready = p.c.factor.is_not(None)
+    spx1 = _half_away(unit_pp * quantity * n, d * _MICRO)
+    margin = _half_away(100 * _MICRO * (spx1 - ppx1), spx1)
+    in_range = func.abs(unit_pp * quantity) <= limit
+    return (
+        case(
+            (ready & (func.abs(unit_pp) <= limit), _half_away(unit_pp * n, d)),
+            (ready, func.rated_unit_sp(Charge.unit_pp, p.c.factor)),
+        ),
+        case((ready & in_range, spx1), (ready, func.rated_spx1(Charge.unit_pp, Charge.quantity, p.c.factor))),
+        case(
+            (ready & in_range & (func.abs(spx1 - ppx1) <= _INTERMEDIATE_LIMIT // (100 * _MICRO)), margin),
+            (ready, func.rated_margin(Charge.unit_pp, Charge.quantity, Charge.ppx1, p.c.factor)),
+        ),
+    )
