@@ -1,15 +1,15 @@
 """Rating (billing-api.md §9.1–9.4): journal accept → one ledger per seller, every charge rated.
 
 Set-based: a charge's outcome depends only on its rating keys (seller, client, agreement, subscription,
-asset, item), a few thousand distinct values even for a million charges: the journal's distinct keys are read
-with one ``SELECT DISTINCT`` and resolved once each by `ChargeRater` (manual override → Skipped, missing
-reference → Error, else the markup and the statement-to-be). The charges are then rated in ranges of
-`LINES_PER_TRANSACTION` file lines, one transaction each (every page of the charge table is written once; no
-transaction holds SQLite's write lock for long; PostgreSQL rates `WorkerSettings.rating_connections` ranges at
-once): a range's charges are assigned to their seller's ledger and statement and rated by one UPDATE joined to
-the plan, the prices computed by the database (`billing.rating.repository`); its totals per ledger are summed
-in SQL while its pages are still cached. No charge is read into Python. On PostgreSQL the UPDATE is HOT (no
-index names a column it writes).
+asset, item), a few thousand distinct values even for a million charges, each resolved once by `ChargeRater`
+(manual override → Skipped, missing reference → Error, else the markup and the statement-to-be). The charges
+are rated in ranges of `LINES_PER_TRANSACTION` file lines, one transaction each (every page of the charge
+table is written once; no transaction holds SQLite's write lock for long; PostgreSQL rates
+`WorkerSettings.rating_connections` ranges at once): a range's charges are assigned to their seller's ledger
+and statement and rated by one UPDATE joined to the plan of the range's distinct keys, the prices computed by
+the database (`billing.rating.repository`). A reader connection works beside the writers: it reads each
+range's keys ahead of its UPDATE and sums the range per ledger and agreement in SQL once its rating committed.
+No charge is read into Python. On PostgreSQL the UPDATE is HOT (no index names a column it writes).
 
 Idempotent and resumable: ledger ids are deterministic (journal digits + seller digits); the lease is renewed
 before each wave of ranges and each range's transaction checks it (a run whose lease was taken over stops

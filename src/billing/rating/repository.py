@@ -3,8 +3,9 @@
 A charge's outcome depends only on its `RATING_KEYS`, a few thousand groups even for a million charges. The
 job resolves each group once and hands the plan over here; `rate` puts it in a temporary table and rates every
 charge of the set with one UPDATE joined to it. Prices are computed by the database, exactly:
-PostgreSQL in ``NUMERIC`` (``1 + markup/100`` is passed with all its digits), SQLite, whose money is integer
-millionths, through the deterministic functions of `billing.rating.pricing` registered on the connection.
+PostgreSQL in ``NUMERIC`` (``1 + markup/100`` is passed with all its digits); SQLite, whose money is integer
+millionths, in 64-bit integer SQL where no intermediate can overflow and otherwise through the deterministic
+functions of `billing.rating.pricing` registered on the connection (`_sqlite_prices`).
 """
 
 from __future__ import annotations
