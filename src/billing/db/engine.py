@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.db.types import json_dumps, json_loads
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: Page cache of each SQLite connection, in KiB: bulk inserts touch several indexes.
+SQLITE_CACHE_KIB = 65536
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -51,7 +53,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: bulk inserts touch several indexes
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.close()
     # SQLite's lower() folds ASCII only; ilike must also match 'łÓDŹ' to 'Łódź' as PostgreSQL does.

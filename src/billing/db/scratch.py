@@ -11,6 +11,10 @@ from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 
 from billing.db.bulk import insert_rows
+from billing.db.engine import SQLITE_CACHE_KIB
+
+#: SQLite page cache, in KiB, of a connection while it scans (`one_pass_reads`).
+SCAN_CACHE_KIB = 8192
 
 
 @contextmanager
@@ -37,3 +41,18 @@ def hash_aggregates(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL enable_sort = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+@contextmanager
+def one_pass_reads(session: Session) -> Iterator[None]:
+    """SQLite: a small page cache on the session's connection during the block, whose reads visit each page once
+    (a scan beside a writer, e.g. rating's reader): the cache would only fill up with pages read once. The
+    usual size comes back after the block."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        session.execute(text(f"PRAGMA cache_size = -{SCAN_CACHE_KIB}"))
+    try:
+        yield
+    finally:
+        if sqlite:
+            session.execute(text(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}"))

@@ -37,6 +37,7 @@ from billing.auth.principal import SYSTEM_ACTOR
 from billing.charges.repository import in_ledger
 from billing.db.engine import Database
 from billing.db.models import Journal, Ledger
+from billing.db.scratch import one_pass_reads
 from billing.jobs.repository import Claim, WorkRepository
 from billing.journals.errors import RATING_FAILED, billing_error
 from billing.journals.repository import JournalRepository
@@ -187,7 +188,7 @@ def _rate_lines(database: Database, claim: Claim, plan: list[dict[str, Any]], lo
 
 def _range_keys(database: Database, journal_id: str, low: int, high: int) -> list[tuple[str | None, ...]]:
     """The rating keys of the journal's billable charges of the lines whose ``seq`` is in [low, high)."""
-    with database.read_scope() as session:
+    with database.read_scope() as session, one_pass_reads(session):
         repository = RatingRepository(session)
         return repository.rating_keys(repository.of_lines(journal_id, low, high) & repository.assignable())
 
@@ -195,7 +196,7 @@ def _range_keys(database: Database, journal_id: str, low: int, high: int) -> lis
 def _range_groups(database: Database, journal_id: str, low: int, high: int) -> list[Any]:
     """The `RatingRepository.groups` of the journal's charges of the lines whose ``seq`` is in [low, high), read
     once their rating committed (while the journal is rated, nothing else writes them)."""
-    with database.read_scope() as session:
+    with database.read_scope() as session, one_pass_reads(session):
         repository = RatingRepository(session)
         return repository.groups(repository.of_lines(journal_id, low, high))
 
