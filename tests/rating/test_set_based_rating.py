@@ -49,6 +49,43 @@ def converted(margin: str) -> D:
     return rater.markups.markup_for(agreement_id="A", source_id=None)
 
 
+def charge_row(line: int, client: str, agreement: str, subscription: str, unit_pp: D, quantity: D) -> dict:
+    """A validated charge of the test journal's seller, as the validation job writes it."""
+    return {
+        "id": f"CHG-0000-0001-0000-{line:04d}-00",
+        "journal_id": JOURNAL,
+        "line": line,
+        "child": 0,
+        "seq": line * 100,
+        "unit_pp": unit_pp,
+        "quantity": quantity,
+        "ppx1": round6(unit_pp * quantity),
+        "currency_purchase": "USD",
+        "billing_type": "Automated",
+        "upload_status": "Ready",
+        "client_id": client,
+        "seller_id": SELLER,
+        "vendor_id": VENDOR,
+        "agreement_id": agreement,
+        "subscription_id": subscription,
+        "item_id": "ITM-0001",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+def rated(db, rater: ChargeRater, rows: list[dict]) -> dict[str, Charge]:
+    """Insert the charges, rate them all with one `RatingRepository.rate`, and read them back by id."""
+    with db.session_scope() as session:
+        insert_rows(session, Charge.__table__, rows)
+    with db.session_scope() as session:
+        repository = RatingRepository(session)
+        charges = Charge.journal_id == JOURNAL
+        repository.rate(charges, rater.plan(repository.rating_keys(charges), {SELLER: LEDGER}), NOW)
+    with db.read_scope() as session:
+        return {c.id: c for c in session.execute(select(Charge).where(Charge.journal_id == JOURNAL)).scalars()}
+
+
 ALL_MARKUPS = [D(m) for m in MARKUPS] + [converted(m) for m in MARGINS]
 
 
@@ -97,43 +134,15 @@ class TestRatingInTheDatabase:
         sources.append(("AGR-0000", "SUB-9999"))  # a subscription that no longer exists
         values = list(itertools.product(UNIT_PRICES, QUANTITIES))
         for line, ((agreement, subscription), (unit, quantity)) in enumerate(itertools.product(sources, values), 1):
-            rows.append(
-                {
-                    "id": f"CHG-0000-0001-0000-{line:04d}-00",
-                    "journal_id": JOURNAL,
-                    "line": line,
-                    "child": 0,
-                    "seq": line * 100,
-                    "unit_pp": D(unit),
-                    "quantity": D(quantity),
-                    "ppx1": round6(D(unit) * D(quantity)),
-                    "currency_purchase": "USD",
-                    "billing_type": "Automated",
-                    "upload_status": "Ready",
-                    "client_id": world["agreements"][agreement]["client"],
-                    "seller_id": SELLER,
-                    "vendor_id": VENDOR,
-                    "agreement_id": agreement,
-                    "subscription_id": subscription,
-                    "item_id": "ITM-0001",
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-            )
+            client = world["agreements"][agreement]["client"]
+            rows.append(charge_row(line, client, agreement, subscription, D(unit), D(quantity)))
         return rows
 
     def test_set_based_values_equal_rate(self, db):
         world, policies = self.world()
         rater = ChargeRater(world, policies, frozenset({(MANUAL_CLIENT, VENDOR)}), VENDOR, JOURNAL)
         rows = self.charges(world)
-        with db.session_scope() as session:
-            insert_rows(session, Charge.__table__, rows)
-        with db.session_scope() as session:
-            repository = RatingRepository(session)
-            charges = Charge.journal_id == JOURNAL
-            repository.rate(charges, rater.plan(repository.rating_keys(charges), {SELLER: LEDGER}), NOW)
-        with db.read_scope() as session:
-            stored = {c.id: c for c in session.execute(select(Charge).where(Charge.journal_id == JOURNAL)).scalars()}
+        stored = rated(db, rater, rows)
         outcomes = {"Ready": 0, "Skipped": 0, "Error": 0}
         for row in rows:
             charge = stored[row["id"]]
@@ -207,39 +216,8 @@ class TestIntegerSqlAtItsLimits:
             world["agreements"][agreement] = {"id": agreement, "client": "ACC-0000-0100"}
             world["subscriptions"][subscription] = {"id": subscription, "price": {"markup": markup}}
             for unit_pp, quantity in self.amounts(n, d):
-                line = len(rows) + 1
-                rows.append(
-                    {
-                        "id": f"CHG-0000-0001-0000-{line:04d}-00",
-                        "journal_id": JOURNAL,
-                        "line": line,
-                        "child": 0,
-                        "seq": line * 100,
-                        "unit_pp": unit_pp,
-                        "quantity": quantity,
-                        "ppx1": round6(unit_pp * quantity),
-                        "currency_purchase": "USD",
-                        "billing_type": "Automated",
-                        "upload_status": "Ready",
-                        "client_id": "ACC-0000-0100",
-                        "seller_id": SELLER,
-                        "vendor_id": VENDOR,
-                        "agreement_id": agreement,
-                        "subscription_id": subscription,
-                        "item_id": "ITM-0001",
-                        "created_at": NOW,
-                        "updated_at": NOW,
-                    }
-                )
-        with db.session_scope() as session:
-            insert_rows(session, Charge.__table__, rows)
-        rater = ChargeRater(world, [], frozenset(), VENDOR, JOURNAL)
-        with db.session_scope() as session:
-            repository = RatingRepository(session)
-            charges = Charge.journal_id == JOURNAL
-            repository.rate(charges, rater.plan(repository.rating_keys(charges), {SELLER: LEDGER}), NOW)
-        with db.read_scope() as session:
-            stored = {c.id: c for c in session.execute(select(Charge).where(Charge.journal_id == JOURNAL)).scalars()}
+                rows.append(charge_row(len(rows) + 1, "ACC-0000-0100", agreement, subscription, unit_pp, quantity))
+        stored = rated(db, ChargeRater(world, [], frozenset(), VENDOR, JOURNAL), rows)
         markups = {f"SUB-{number:04d}": D(markup) for number, (markup, _, _) in enumerate(FRACTIONS)}
         for row in rows:
             expected = rate(row["unit_pp"], row["quantity"], row["ppx1"], markups[row["subscription_id"]])
