@@ -21,12 +21,13 @@ from rating_kit import (
 from sqlalchemy import select
 
 from billing.auth.principal import Principal, Role
-from billing.db.models import Charge, ErpOutbox, Journal, Ledger, Statement, WorkItem
+from billing.db.models import Charge, ErpOutbox, Journal, Ledger, RatedAgreement, Statement, WorkItem
 from billing.errors import InvalidStatus
 from billing.jobs.repository import WorkRepository
 from billing.jobs.worker import run_one
 from billing.ledgers.service import GENERATE_JOB, LedgerService
 from billing.rating.jobs import rate_journal
+from billing.rating.repository import RatingRepository
 from billing.statements.generation import generate_statements
 from conftest import bearer
 
@@ -161,6 +162,27 @@ class TestRating:
         again = api.get(f"/ledgers/{ledger['id']}/charges", headers=ops_h).json()["data"]
         assert [c["price"] for c in again] == [c["price"] for c in charges]
         assert api.get(f"/journals/{journal['id']}", headers=ops_h).json()["status"] == "Generated"
+
+    def test_a_rating_that_keeps_failing_gives_up_and_removes_its_ledgers(self, api, db, drain, ops, monkeypatch):
+        journal_id = accepted_journal(api, drain, world(), charge_line("e-1") + b"\n" + charge_line("e-2"))
+
+        def unreadable(self, charges):  # the reader beside the writer fails, after the range was rated
+            raise RuntimeError("disk I/O error")
+
+        monkeypatch.setattr(RatingRepository, "groups", unreadable)
+        drain()  # three failed attempts (no backoff in tests), then the fourth claim gives up
+        ops_h = bearer("ops-secret")
+        journal = api.get(f"/journals/{journal_id}", headers=ops_h).json()
+        assert journal["status"] == "Review"
+        assert journal["error"] == {"id": "BJO:0004", "message": "Rating failed: RuntimeError: disk I/O error."}
+        assert api.get("/ledgers", headers=ops_h).json()["$meta"]["pagination"]["total"] == 0
+        with db.read_scope() as session:
+            charges = session.execute(select(Charge).where(Charge.journal_id == journal_id)).scalars().all()
+            assert len(charges) == 2
+            assert {(c.ledger_id, c.statement_id, c.processing_status, c.spx1) for c in charges} == {
+                (None, None, None, None)
+            }
+            assert session.execute(select(RatedAgreement)).first() is None
 
     def test_sellers_show_their_ledger_to_operations(self, rated, api):
         journal, ledger, _ = rated(world(), charge_line("e-1"))
