@@ -22,8 +22,9 @@ removed (§7.1).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
 from functools import partial
@@ -57,6 +58,8 @@ log = structlog.get_logger("billing.rating")
 LEDGER_FAILED = "BLE:0001"
 #: File lines whose charges a journal rating transaction rates (split children included).
 LINES_PER_TRANSACTION = 100_000
+#: Waves of ranges whose rating keys the reader reads ahead of the writers.
+KEYS_AHEAD = 4
 _EXACT = Context(prec=60)
 
 
@@ -91,20 +94,25 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     # UPDATE, its groups after its commit. On SQLite, whose one writer is CPU-bound, this is the second core.
     reader = ThreadPoolExecutor(1, thread_name_prefix="rating-read")
     try:
-        keys = [reader.submit(_range_keys, database, claim.object_id, low, low + width) for low in lows]
-        groups = []
+        keys: dict[int, Future[list[tuple[str | None, ...]]]] = {}
+        groups: deque[Future[list[Any]]] = deque()
         with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as writers:
             for first in range(0, len(lows), parallel):
                 with database.session_scope() as session:
                     if not WorkRepository(session).renew(claim, lease):
                         raise RuntimeError("rating lease lost")  # another worker owns the journal now
+                for low in lows[first : first + KEYS_AHEAD * parallel]:  # read ahead, a bounded number of ranges
+                    if low not in keys:
+                        keys[low] = reader.submit(_range_keys, database, claim.object_id, low, low + width)
                 wave = lows[first : first + parallel]
-                plans = [rater.plan(keys[i].result(), ledgers) for i in range(first, first + len(wave))]
+                plans = [rater.plan(keys.pop(low).result(), ledgers) for low in wave]
                 rate = partial(_rate_lines, database, claim)
                 for low in writers.map(rate, plans, wave, [low + width for low in wave]):
                     groups.append(reader.submit(_range_groups, database, claim.object_id, low, low + width))
-        for future in groups:
-            sums.add(future.result())
+                while groups and groups[0].done():  # summed as they come: memory stays flat
+                    sums.add(groups.popleft().result())
+        while groups:
+            sums.add(groups.popleft().result())
     finally:
         reader.shutdown(cancel_futures=True)
 
