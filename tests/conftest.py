@@ -17,7 +17,8 @@ from billing.api.app import create_app
 from billing.auth.principal import system_principal
 from billing.db.engine import Database
 from billing.db.migrate import upgrade
-from billing.db.models import Base
+from billing.db.models import Base, Ledger
+from billing.kit.timeutil import utcnow
 from billing.reference.demo import DEMO_TOKENS, build_demo_dataset
 from billing.reference.service import ReferenceService
 from billing.settings import Settings
@@ -133,6 +134,38 @@ def api(shared_app: FastAPI, settings: Settings, db: Database) -> Iterator[TestC
     shared_app.state.settings = settings
     with TestClient(shared_app, base_url="http://testserver/public/v1/billing") as client:
         yield client
+
+
+def make_ledger(
+    db: Database,
+    ledger_id: str = "BLE-2589-1434-9929-6679",
+    *,
+    journal_id: str = "BJO-2589-1434",
+    status: str = "Review",
+) -> str:
+    """A journal ledger of the demo seller (Operator), written directly; returns its id."""
+    now = utcnow()
+    with db.session_scope() as session:
+        session.add(
+            Ledger(
+                id=ledger_id,
+                name="June / Operator",
+                journal_id=journal_id,
+                status=status,
+                authorization_id="AUT-5305-9928",
+                owner_id="SEL-9929-6679",
+                seller_id="SEL-9929-6679",
+                product_id="PRD-1986-0860",
+                vendor_id="ACC-3102-8586",
+                currency="USD",
+                total_pp=0,
+                processing={},
+                audit={},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return ledger_id
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -2,33 +2,7 @@
 
 from __future__ import annotations
 
-from billing.db.models import Ledger
-from billing.kit.timeutil import utcnow
-
-
-def make_ledger(db, ledger_id: str = "BLE-2589-1434-9929-6679") -> str:
-    now = utcnow()
-    with db.session_scope() as session:
-        session.add(
-            Ledger(
-                id=ledger_id,
-                name="June / Operator",
-                journal_id="BJO-2589-1434",
-                status="Review",
-                authorization_id="AUT-5305-9928",
-                owner_id="SEL-9929-6679",
-                seller_id="SEL-9929-6679",
-                product_id="PRD-1986-0860",
-                vendor_id="ACC-3102-8586",
-                currency="USD",
-                total_pp=0,
-                processing={},
-                audit={},
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return ledger_id
+from conftest import make_ledger
 
 
 def test_ledger_attachments(api, db, ops, vendor, client):

@@ -16,12 +16,14 @@ from sqlalchemy import func, select
 
 from billing.db.bulk import insert_rows
 from billing.db.engine import Database
-from billing.db.models import Charge, Invoice, InvoiceLine, Ledger, Statement
+from billing.db.models import Charge, Invoice, InvoiceLine
 from billing.documents import exports
 from billing.documents.csv_export import write_csv
 from billing.documents.templating import BUNDLED_TEMPLATES, TemplateError, Templates
 from billing.kit.money import format_decimal
 from billing.settings import DocumentsSettings
+from conftest import make_ledger
+from invoices.factory import CLIENT_AGREEMENT, make_statement
 
 GOLDEN = Path(__file__).parent / "golden"
 JOURNAL = "BJO-1111-2222"
@@ -142,51 +144,10 @@ CHARGES = [
 def insert_charges(db: Database, rows: list[dict[str, Any]]) -> None:
     """The charges, with the ledger and the statement they belong to (a statement's or a ledger's charges are
     looked up through it)."""
+    make_ledger(db, LEDGER, journal_id=JOURNAL, status="Generated")
+    parties = {**CLIENT_AGREEMENT, "seller_id": "SEL-9929-6679", "journal_id": JOURNAL, "ledger_id": LEDGER}
+    make_statement(db, STATEMENT, status="Generated", parties=parties)
     with db.session_scope() as session:
-        session.merge(
-            Ledger(
-                id=LEDGER,
-                name="June / Operator",
-                journal_id=JOURNAL,
-                status="Generated",
-                authorization_id="AUT-5305-9928",
-                owner_id="SEL-9929-6679",
-                seller_id="SEL-9929-6679",
-                product_id="PRD-1986-0860",
-                vendor_id="ACC-3102-8586",
-                currency="USD",
-                total_pp=0,
-                processing={},
-                audit={},
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-        session.merge(
-            Statement(
-                id=STATEMENT,
-                name="Contoso / June",
-                type="Debit",
-                billing_type="Automated",
-                status="Generated",
-                journal_id=JOURNAL,
-                ledger_id=LEDGER,
-                client_id="ACC-8119-0187",
-                vendor_id="ACC-3102-8586",
-                buyer_id="BUY-1139-6433",
-                seller_id="SEL-9929-6679",
-                product_id="PRD-1986-0860",
-                agreement_id="AGR-5010-9701-4062",
-                currency_purchase="USD",
-                currency_sale="USD",
-                total_pp=0,
-                total_sp=0,
-                processing={},
-                audit={},
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
         insert_rows(session, Charge.__table__, rows)  # type: ignore[arg-type]
 
 

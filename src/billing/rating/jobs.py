@@ -96,6 +96,7 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
     try:
         keys: dict[int, Future[list[tuple[str | None, ...]]]] = {}
         groups: deque[Future[list[Any]]] = deque()
+        rate = partial(_rate_lines, database, claim)
         with ThreadPoolExecutor(parallel, thread_name_prefix="rating") as writers:
             for first in range(0, len(lows), parallel):
                 with database.session_scope() as session:
@@ -106,7 +107,6 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
                         keys[low] = reader.submit(_range_keys, database, claim.object_id, low, low + width)
                 wave = lows[first : first + parallel]
                 plans = [rater.plan(keys.pop(low).result(), ledgers) for low in wave]
-                rate = partial(_rate_lines, database, claim)
                 for low in writers.map(rate, plans, wave, [low + width for low in wave]):
                     groups.append(reader.submit(_range_groups, database, claim.object_id, low, low + width))
                 while groups and groups[0].done():  # summed as they come: memory stays flat
@@ -126,10 +126,10 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
         repository = RatingRepository(session)
         rated = [ledger for ledger in repository.ledgers_of_journal(journal.id) if ledger.status == "Rating"]
         for ledger in rated:
-            _conclude(ledger, _merge(sums.totals.get(ledger.id, [])), now)
-        rated_ids = [ledger.id for ledger in rated]
+            _conclude(ledger, sums.totals.get(ledger.id, []), now)
+        rated_ids = {ledger.id for ledger in rated}
         repository.replace_rated_agreements(
-            rated_ids, [row for (lid, _), row in sums.agreements.items() if lid in rated_ids]
+            sorted(rated_ids), [row for (lid, _), row in sums.agreements.items() if lid in rated_ids]
         )
         everything = _merge(part for parts in sums.totals.values() for part in parts)
         _apply_summary(journal, summary((s, pp, sp) for s, _, pp, sp in everything), keep_pp=True)
@@ -142,8 +142,8 @@ def rate_journal(database: Database, settings: Settings, claim: Claim) -> None:
 
 
 class _RatedSums:
-    """What a journal's rated ranges add up to: `Totals` by ledger (None: split parents) and the sums of each
-    ledger's Ready charges per agreement (`billing.db.models.RatedAgreement` rows)."""
+    """What a journal's rated ranges add up to: `Totals` by ledger (None: split parents), one per processing
+    status, and the sums of each ledger's Ready charges per agreement (`billing.db.models.RatedAgreement` rows)."""
 
     def __init__(self) -> None:
         self.totals: dict[str | None, list[Totals]] = {}
@@ -151,9 +151,8 @@ class _RatedSums:
 
     def add(self, groups: Iterable[Any]) -> None:
         for group in groups:
-            self.totals.setdefault(group.ledger_id, []).append(
-                (group.processing_status, int(group.count), group.total_pp, group.total_sp)
-            )
+            part = (group.processing_status, int(group.count), group.total_pp, group.total_sp)
+            self.totals[group.ledger_id] = _merge([*self.totals.get(group.ledger_id, ()), part])
             if group.processing_status != "Ready" or group.ledger_id is None or group.agreement_id is None:
                 continue
             key = (group.ledger_id, group.agreement_id)
@@ -225,7 +224,7 @@ def rerate_ledger(database: Database, settings: Settings, claim: Claim) -> None:
         sums = _RatedSums()
         sums.add(repository.groups(in_ledger(ledger.id)))
         repository.replace_rated_agreements([ledger.id], list(sums.agreements.values()))
-        _conclude(ledger, _merge(sums.totals.get(ledger.id, [])), now)
+        _conclude(ledger, sums.totals.get(ledger.id, []), now)
         WorkRepository(session).finish(claim)
 
 

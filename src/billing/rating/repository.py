@@ -77,7 +77,7 @@ _plan = Table(
     Column("factor", _Factor),
     Column("statement_id", String(40)),
     # SQLite: the factor as a fraction n/d small enough for exact 64-bit arithmetic, and the largest |unitPP| and
-    # |unitPP × quantity| (in millionths) that keep every intermediate below 2^62 (None: the factor is too long)
+    # |unitPP × quantity| (in millionths) whose products with n stay within 2^61 (None: the factor is too long)
     Column("factor_n", BigInteger),
     Column("factor_d", BigInteger),
     Column("factor_limit", BigInteger),
@@ -271,11 +271,9 @@ _FRACTION_LIMIT = 2**40
 
 def _integer_factor(factor: Decimal | None) -> dict[str, int | None]:
     """The plan's ``factor_n``, ``factor_d`` and ``factor_limit`` for `_sqlite_prices` (None: use the functions)."""
-    if factor is None:
-        return {"factor_n": None, "factor_d": None, "factor_limit": None}
-    n, d = factor.as_integer_ratio()
-    if abs(n) > _FRACTION_LIMIT or d > _FRACTION_LIMIT:
-        return {"factor_n": None, "factor_d": None, "factor_limit": None}
+    n, d = factor.as_integer_ratio() if factor is not None else (0, 0)
+    if not d or abs(n) > _FRACTION_LIMIT or d > _FRACTION_LIMIT:
+        return dict.fromkeys(("factor_n", "factor_d", "factor_limit"))
     return {"factor_n": n, "factor_d": d, "factor_limit": _INTERMEDIATE_LIMIT // max(abs(n), 1)}
 
 
