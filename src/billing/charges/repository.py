@@ -105,7 +105,7 @@ def in_ledger(ledger_id: str) -> ColumnElement[bool]:
     )
 
 
-def in_statement(statement_id: str) -> ColumnElement[bool]:
+def in_statement(statement_id: str | ColumnElement[Any]) -> ColumnElement[bool]:
     """A statement's charges. ``statement_id`` is not indexed (rating writes it); a statement holds charges
     of one parent (journal or custom ledger) and one agreement, so the (parent, agreement, seq) index finds them."""
     of_statement = Statement.id == statement_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.db.types import json_dumps, json_loads
@@ -71,8 +73,14 @@ def _sqlite_on_begin(connection: Any) -> None:
     is how the spec's "serialised per object" guarantee is met on SQLite (§3.13). Read-only sessions
     (`Database.read_scope`) use a deferred BEGIN so that readers never queue behind writers (WAL).
     """
-    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    statement = _SQLITE_BEGIN[connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")]
+    try:  # on the driver's connection: SQLAlchemy's execution path cost more than the BEGIN itself
+        connection.connection.driver_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
+
+
+_SQLITE_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "DEFERRED": "BEGIN DEFERRED"}
 
 
 class Database:

@@ -16,12 +16,12 @@ In-call retries (tenacity waits, ``erp.push.in_call``) stay inside one claim; re
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -175,34 +175,63 @@ class Pusher:
         self._calls = threading.Condition()
 
     def tick(self, max_seconds: float = 30.0) -> PushStats:
-        """Push while rows are due, for at most ``max_seconds``: a slot that frees up claims the next row at once,
+        """Push while rows are due, for at most ``max_seconds``: a slot that frees up gets the next row at once,
         so the ERP sees a steady ``slots`` calls in flight instead of batches waiting for their slowest row.
 
-        The pool has twice as many threads as call slots: while one thread plans or records a row in the
-        database, another holds its call slot, so the database work never leaves an ERP slot idle."""
+        Twice as many threads as call slots: while one thread plans or records a row in the database, another
+        holds its call slot, so the database work never leaves an ERP slot idle. Rows are claimed ahead, a batch
+        at a time, and wait in a queue for a thread; each thread reports its row's outcome on a second queue."""
         stats = PushStats()
         deadline = time.monotonic() + max_seconds
-        slots = self.slots
         self._references.clear()  # each tick plans with current reference data
-        running: set[Future[str]] = set()
-        with ThreadPoolExecutor(max_workers=WORKERS_PER_SLOT * slots, thread_name_prefix="erp-push") as pool:
+        work: queue.SimpleQueue[OutboxClaim | None] = queue.SimpleQueue()
+        outcomes: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+        threads = [
+            threading.Thread(target=self._serve, args=(work, outcomes), name=f"erp-push-{n}", daemon=True)
+            for n in range(WORKERS_PER_SLOT * self.slots)
+        ]
+        for thread in threads:
+            thread.start()
+        pending = 0
+        failure: BaseException | None = None
+        try:
             while True:
-                # claim ahead: up to one more row per slot waits in the pool, so one claim serves several rows
-                share = min(slots, self.slots)
-                free = (WORKERS_PER_SLOT + 1) * share - len(running)
-                if free > share and not self.stopping and time.monotonic() < deadline:
-                    claims = self._claim_within_breaker(free)
+                share = self.slots  # the heartbeat may re-split the cluster's slots while this runs
+                # claim ahead once the queue runs low: a batch per claim, at most one waiting row per thread
+                low = pending <= WORKERS_PER_SLOT * share
+                if low and failure is None and not self.stopping and time.monotonic() < deadline:
+                    claims = self._claim_within_breaker((WORKERS_PER_SLOT + 1) * share - pending)
                     stats.claimed += len(claims)
-                    running |= {pool.submit(self.process, claim) for claim in claims}
-                if not running:
+                    pending += len(claims)
+                    for claim in claims:
+                        work.put(claim)
+                if not pending:
                     break
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    outcome = future.result()
+                outcome, error = outcomes.get()
+                pending -= 1
+                if error is not None:
+                    failure = failure or error  # no more claims; the rows under way finish first
+                else:
                     stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+        finally:
+            for _ in threads:
+                work.put(None)
+            for thread in threads:
+                thread.join()
+        if failure is not None:
+            raise failure
         stats.issued = stats.outcomes.get("issued", 0) + stats.outcomes.get("cancelled", 0)
         stats.failed = stats.outcomes.get("dead", 0)
         return stats
+
+    def _serve(
+        self, work: queue.SimpleQueue[OutboxClaim | None], outcomes: queue.SimpleQueue[tuple[str, BaseException | None]]
+    ) -> None:
+        while (claim := work.get()) is not None:
+            try:
+                outcomes.put((self.process(claim), None))
+            except BaseException as exc:  # reported to the tick, which stops claiming and raises it
+                outcomes.put(("", exc))
 
     def _claim_within_breaker(self, free: int) -> list[OutboxClaim]:
         """Up to ``free`` rows while the breaker is closed; one probe row once its cool-down has passed."""
@@ -242,18 +271,25 @@ class Pusher:
         if limit <= 0:
             return []
         with self.database.session_scope() as session:
-            if ControlRepository(session).get().paused:
+            if ControlRepository(session).paused():
                 return []
             claims = OutboxRepository(session).claim(
                 self.replica, min(limit, self.settings.push.batch), timedelta(seconds=self.settings.push.lease_s)
             )
             first_pushes = [claim.statement_id for claim in claims if claim.op == "push"]
-            now = utcnow()
-            for statement in PlanRepository(session).statements(first_pushes, for_update=True) if first_pushes else ():
-                if statement.status == "Queued":
-                    statement.status = "Pending"
-                    statement.audit = with_events(statement.audit, ["pending"], SYSTEM_ACTOR, now)
-                    statement.updated_at = now
+            if first_pushes:  # first-time claims move their statement Queued → Pending (§3.2)
+                plans = PlanRepository(session)
+                now = utcnow()
+                plans.update_statements(
+                    {
+                        statement_id: {
+                            "status": "Pending",
+                            "audit": with_events(audit or {}, ["pending"], SYSTEM_ACTOR, now),
+                            "updated_at": now,
+                        }
+                        for statement_id, audit in plans.queued_audits(first_pushes)
+                    }
+                )
         return claims
 
     def process(self, claim: OutboxClaim) -> str:

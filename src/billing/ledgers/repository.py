@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from billing.charges.repository import charge_rows, in_ledger
@@ -39,9 +39,17 @@ LIST_SPEC = ListSpec(
 )
 
 
+#: A ledger's status, locked (PostgreSQL): each issued statement checks it, so the statement is built once.
+_STATUS_FOR_UPDATE = select(Ledger.status).where(Ledger.id == bindparam("b_id")).with_for_update()
+
+
 class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def status_for_update(self, ledger_id: str) -> str | None:
+        """The ledger's status, its row locked for the caller's change (None: no such ledger)."""
+        return self.session.execute(_STATUS_FOR_UPDATE, {"b_id": ledger_id}).scalar()
 
     def get(self, ledger_id: str, *, for_update: bool = False) -> Ledger | None:
         return self.session.get(Ledger, ledger_id, with_for_update=for_update)

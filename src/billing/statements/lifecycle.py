@@ -11,6 +11,7 @@ from billing.auth.principal import SYSTEM_ACTOR
 from billing.custom_ledgers.lifecycle import follow_custom_ledger
 from billing.db.models import Ledger, Statement
 from billing.kit.audit import with_events
+from billing.ledgers.repository import LedgerRepository
 from billing.ledgers.service import TRANSITIONS as LEDGER_TRANSITIONS
 from billing.ledgers.service import follow_ledgers
 from billing.rating.jobs import rate_charges
@@ -28,11 +29,12 @@ def follow_statements(session: Session, ledger_id: str | None, custom_ledger_id:
         return
     if ledger_id is None:
         return
-    ledger = session.get(Ledger, ledger_id, with_for_update=True)
-    if ledger is None or ledger.status not in ("Generated", "Queued"):
+    if LedgerRepository(session).status_for_update(ledger_id) not in ("Generated", "Queued"):
         return
     session.flush()  # the caller's change of its statement counts in the check below
-    if StatementRepository(session).all_terminal(ledger_id=ledger.id):
+    if StatementRepository(session).all_terminal(ledger_id=ledger_id):
+        ledger = session.get(Ledger, ledger_id)  # locked above
+        assert ledger is not None
         LEDGER_TRANSITIONS.apply(ledger, "complete", SYSTEM_ACTOR, at)
         follow_ledgers(session, ledger.journal_id)
 

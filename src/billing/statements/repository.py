@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from billing.auth.capabilities import Scope
@@ -77,6 +77,15 @@ def agreement_group_columns() -> tuple[Any, ...]:
 TERMINAL_STATUSES = ("Issued", "Cancelled")  # a statement that needs nothing more from the ERP push
 
 
+def _still_open(owner: ColumnElement[bool]) -> Select[Any]:
+    """Whether a statement of the owner is not terminal yet: one EXISTS, built once (it runs for each issued one)."""
+    return select(select(Statement.id).where(owner, Statement.status.not_in(TERMINAL_STATUSES)).exists())
+
+
+_LEDGER_STILL_OPEN = _still_open(Statement.ledger_id == bindparam("b_id"))
+_CUSTOM_LEDGER_STILL_OPEN = _still_open(Statement.custom_ledger_id == bindparam("b_id"))
+
+
 class StatementRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -105,9 +114,8 @@ class StatementRepository:
     def all_terminal(self, *, ledger_id: str | None = None, custom_ledger_id: str | None = None) -> bool:
         """Whether every statement of the ledger (or custom ledger) is Issued or Cancelled: one EXISTS, not a
         load of them all (this runs for each statement the push issues)."""
-        owner = Statement.ledger_id == ledger_id if ledger_id else Statement.custom_ledger_id == custom_ledger_id
-        still_open = select(Statement.id).where(owner, Statement.status.not_in(TERMINAL_STATUSES)).exists()
-        return not self.session.execute(select(still_open)).scalar_one()
+        statement = _LEDGER_STILL_OPEN if ledger_id else _CUSTOM_LEDGER_STILL_OPEN
+        return not self.session.execute(statement, {"b_id": ledger_id or custom_ledger_id}).scalar_one()
 
     def of_ledger(self, ledger_id: str) -> list[Statement]:
         return list(
