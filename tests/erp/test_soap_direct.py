@@ -3,15 +3,17 @@ request as through requests, and every transport failure gets the §3.4 class wi
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import requests
 
-from billing.erp.errors import ErpRetryableError
-from billing.erp.gateway import PlannedHeader
+from billing.erp.errors import ErpRejectedError, ErpRetryableError
+from billing.erp.gateway import PlannedHeader, PlannedLine
 from billing.erp.settings import ErpSettings
 from billing.erp.soap import SoapGateway
 from billing.erp_sim.app import ErpSimulator
@@ -87,3 +89,32 @@ def test_a_refused_connection_was_certainly_not_applied(erp_settings):
     with pytest.raises(ErpRetryableError, match="connection failed") as failure:
         SoapGateway(erp_settings).create("invoice", header("SOM-DIRECT-4"))
     assert failure.value.certain_not_applied is True
+
+
+def test_markup_characters_in_values_arrive_as_written(served, sim_http):
+    document = served.create("invoice", header("SOM-DIRECT-5"))
+    line = PlannedLine(
+        line_no=10000,
+        type="Item",
+        no="ITM-0001",
+        description='Tom & Jerry <"cartoons"> \r\n',
+        description_2="a>b",
+        quantity=Decimal("1.5"),
+        unit_price=Decimal("10.00001"),
+        purchase_price=Decimal("8"),
+        purchase_currency_code="",
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+        contract_no="AGR-0001",
+    )
+    served.add_lines("invoice", document, [line])
+    (stored,) = documents(sim_http, "SOM-DIRECT-5")
+    (written,) = stored["Lines"]
+    assert (written["Description"], written["Description_2"]) == ('Tom & Jerry <"cartoons"> \r\n', "a>b")
+
+
+def test_a_character_xml_cannot_carry_is_refused_before_anything_is_sent(served, sim_http):
+    refused = dataclasses.replace(header("SOM-DIRECT-6"), your_reference="AGR\x01")
+    with pytest.raises(ErpRejectedError, match=r"Your_Reference holds a character XML cannot carry \(U\+0001\)"):
+        served.create("invoice", refused)
+    assert sim_http.get(f"{SIM}/_sim/requests", params={"operation": "Create"}).json()["requests"] == []

@@ -73,6 +73,10 @@ class PageField:
         return " ".join(words).replace("E Mail", "E-Mail")
 
 
+def _write_order(fields: tuple[PageField, ...]) -> dict[str, int]:
+    return {name: position for position, name in enumerate(("Key", *(f.name for f in fields)))}
+
+
 @dataclass(frozen=True)
 class Subpage:
     """A document page's lines: element ``name`` (``SalesLines``) holding ``{type_name}_List``."""
@@ -91,6 +95,11 @@ class Subpage:
     def fields_by_name(self) -> dict[str, PageField]:
         return {f.name: f for f in self.fields}
 
+    @cached_property
+    def write_order(self) -> dict[str, int]:
+        """Each element's position in a written line: ``Key`` first, then the fields in page order."""
+        return _write_order(self.fields)
+
 
 @dataclass(frozen=True)
 class PageDefinition:
@@ -106,6 +115,11 @@ class PageDefinition:
     def field(self, name: str) -> PageField:
         """The field called ``name`` (KeyError if the page has none)."""
         return self.fields_by_name[name]
+
+    @cached_property
+    def write_order(self) -> dict[str, int]:
+        """Each element's position in a written record: ``Key`` first, then the fields in page order."""
+        return _write_order(self.fields)
 
     @cached_property
     def fields_by_name(self) -> dict[str, PageField]:

@@ -37,12 +37,11 @@ from zeep.transports import Transport
 
 from billing.erp.auth import session_auth
 from billing.erp.criteria import quote
-from billing.erp.errors import ErpConfigError, ErpRetryableError, classify_fault, classify_http
+from billing.erp.errors import ErpConfigError, ErpRejectedError, ErpRetryableError, classify_fault, classify_http
 from billing.erp.gateway import DocType, ErpDocument, Exchange, PlannedHeader, PlannedLine
 from billing.erp.pages import (
     PAGES,
     PageDefinition,
-    PageField,
     Subpage,
     namespace,
     service_url,
@@ -258,7 +257,7 @@ class SoapGateway:
             return None
         # redact a bounded head, not the whole payload (UTF-8: up to 4 bytes per character)
         head = payload[: (4 if isinstance(payload, bytes) else 1) * EXCERPT + EXCERPT_MARGIN]
-        text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+        text = (head.decode("utf-8", "replace") if isinstance(head, bytes) else head)[: EXCERPT + EXCERPT_MARGIN]
         if self._redacted is not None:
             text = self._redacted.sub(r"\1***\2", text)
         return text[:EXCERPT]
@@ -340,9 +339,15 @@ class SoapGateway:
         body = _render_write(name, PAGES[role], operation, record)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{soap_action(name, operation)}"'}
         url = service_url(self.settings.base_url, name)
-        return self._exchange(role, operation, lambda: self._post(url, body, headers))
+        return self._exchange(role, operation, lambda: self._post(url, body, headers), self._document_fields)
 
-    def _exchange(self, role: str, operation: str, send: Callable[[], requests.Response | _Reply]) -> Any:
+    def _exchange(
+        self,
+        role: str,
+        operation: str,
+        send: Callable[[], requests.Response | _Reply],
+        keep: frozenset[str] | None = None,
+    ) -> Any:
         """Send a request; read the response with lxml (§1.1 hot paths: zeep's object mapping costs milliseconds
         per document) into plain dicts and lists of text; every failure becomes an ERP error class."""
         local = self._transport.local
@@ -362,7 +367,7 @@ class SoapGateway:
             raise ErpRetryableError(f"ERP call failed: {exc}", certain_not_applied=False) from exc
         except urllib3.exceptions.HTTPError as exc:  # the direct writes (`_post`)
             raise _classify_urllib3(exc) from exc
-        return _result(operation, response, _retry_after(local))
+        return _result(operation, response, _retry_after(local), keep)
 
     def _page_name(self, role: str) -> str:
         return self._names[role]
@@ -385,8 +390,21 @@ class SoapGateway:
         return fields
 
     def _line(self, line: PlannedLine) -> dict[str, Any]:
-        values = {name: getattr(line, name) for name in LINE_FIELDS}
-        return {self._field("line", name): value for name, value in values.items() if value is not None}
+        return {xml: value for logical, xml in self._line_names if (value := getattr(line, logical)) is not None}
+
+    @cached_property
+    def _line_names(self) -> tuple[tuple[str, str], ...]:
+        """(logical, XML) name of each line field, ``erp.field_map`` applied once, not per line."""
+        return tuple((logical, self._field("line", logical)) for logical in LINE_FIELDS)
+
+    @cached_property
+    def _document_fields(self) -> frozenset[str]:
+        """The fields `_document` reads (with the lines subpages, for their ``Line_No``)."""
+        logical = ("external_document_no", "sell_to_customer_no", "bill_to_customer_no", "currency_code")
+        subpages = {page.subpage.name for page in PAGES.values() if page.subpage is not None}
+        return frozenset(
+            {"No", "Key", "Pre_Assigned_No", "Amount", *subpages, *(self._field("header", n) for n in logical)}
+        )
 
     def _document(self, role: str, record: dict[str, Any]) -> ErpDocument:
         page: PageDefinition = PAGES[role]
@@ -410,42 +428,57 @@ class SoapGateway:
 
 def _render_write(service_name: str, page: PageDefinition, operation: str, record: dict[str, Any]) -> bytes:
     """``<Envelope><Body><{Operation}><{Page}>`` with the record's fields in page order (``Key`` first, then the
-    page fields, then the lines subpage holding one element per line); unknown (field-mapped) names last."""
+    page fields, then the lines subpage holding one element per line); unknown (field-mapped) names last.
+
+    Written as text, not built with lxml (an element object per value cost more than the text). Values are escaped
+    here; a character XML 1.0 cannot carry is refused (`ErpRejectedError`) before anything is sent.
+    """
     ns = namespace(service_name)
-    envelope = etree.Element(f"{{{_SOAP_NS}}}Envelope", nsmap={"soap": _SOAP_NS})
-    body = etree.SubElement(envelope, f"{{{_SOAP_NS}}}Body")
-    call = etree.SubElement(body, f"{{{ns}}}{operation}", nsmap={None: ns})
-    _fields(etree.SubElement(call, f"{{{ns}}}{service_name}"), ns, record, page.fields, page.subpage)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    parts = [_ENVELOPE_OPEN, "<", operation, ' xmlns="', ns, '"><', service_name, ">"]
+    _fields(parts, record, page.write_order, page.subpage)
+    parts += ["</", service_name, "></", operation, ">", _ENVELOPE_CLOSE]
+    return "".join(parts).encode("utf-8")
 
 
-def _fields(
-    parent: etree._Element,
-    ns: str,
-    record: dict[str, Any],
-    fields: tuple[PageField, ...],
-    subpage: Subpage | None = None,
-) -> None:
-    order = ["Key", *(f.name for f in fields)]
-    known = set(order)
-    for name in [*order, *(n for n in record if n not in known and (subpage is None or n != subpage.name))]:
-        value = record.get(name)
-        if value is not None:
-            etree.SubElement(parent, f"{{{ns}}}{name}").text = _xml_value(value)
+def _fields(parts: list[str], record: dict[str, Any], order: dict[str, int], subpage: Subpage | None = None) -> None:
+    """The record's non-empty values as elements in ``order`` (names not in it last, as they come)."""
+    lines_name = subpage.name if subpage is not None else None
+    unknown = len(order)
+    present = [name for name, value in record.items() if value is not None and name != lines_name]
+    for name in sorted(present, key=lambda name: order.get(name, unknown)):
+        parts += ["<", name, ">", _xml_text(name, record[name]), "</", name, ">"]
     if subpage is not None and record.get(subpage.name):
-        lines = etree.SubElement(parent, f"{{{ns}}}{subpage.name}")
+        parts += ["<", subpage.name, ">"]
         for line in record[subpage.name]:
-            _fields(etree.SubElement(lines, f"{{{ns}}}{subpage.type_name}"), ns, line, subpage.fields)
+            parts += ["<", subpage.type_name, ">"]
+            _fields(parts, line, subpage.write_order)
+            parts += ["</", subpage.type_name, ">"]
+        parts += ["</", subpage.name, ">"]
 
 
-def _xml_value(value: Any) -> str:
+def _xml_text(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    text = str(value)
+    refused = _NOT_XML.search(text)
+    if refused is not None:
+        code = ord(refused.group())
+        raise ErpRejectedError(f"{name} holds a character XML cannot carry (U+{code:04X}): correct it and retry.")
+    return text.translate(_ESCAPES)
+
+
+_ENVELOPE_OPEN = (
+    "<?xml version='1.0' encoding='utf-8'?>\n"
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+)
+_ENVELOPE_CLOSE = "</soap:Body></soap:Envelope>"
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+#: Characters outside XML 1.0's Char production (tab, LF and CR are allowed).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _shipped_wsdls(base_url: str, names: dict[str, str]) -> Path:
@@ -466,8 +499,11 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Fal
 _SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-def _result(operation: str, response: requests.Response | _Reply, retry_after: float | None) -> Any:
-    """The ``{Operation}_Result`` of a response as dicts/lists of text; faults and HTTP errors as ERP errors."""
+def _result(
+    operation: str, response: requests.Response | _Reply, retry_after: float | None, keep: frozenset[str] | None = None
+) -> Any:
+    """The ``{Operation}_Result`` of a response as dicts/lists of text (records cut to ``keep``, see `_record`);
+    faults and HTTP errors as ERP errors."""
     try:
         root = etree.fromstring(response.content, parser=_PARSER) if response.content else None
     except etree.XMLSyntaxError:
@@ -484,15 +520,19 @@ def _result(operation: str, response: requests.Response | _Reply, retry_after: f
     result = body_node[0]
     if operation == "ReadMultiple":  # <ReadMultiple_Result><ReadMultiple_Result><Page>…</Page>…
         holder = result[0] if len(result) and etree.QName(result[0]).localname == "ReadMultiple_Result" else result
-        return [_record(node) for node in holder]
+        return [_record(node, keep) for node in holder]
     if len(result) == 0:
         return None
     first = result[0]
-    return _record(first) if len(first) else first.text
+    return _record(first, keep) if len(first) else first.text
 
 
-def _record(node: etree._Element) -> dict[str, Any]:
-    """A page record: field → text; the lines subpage → {line type: [line records]}."""
+def _record(node: etree._Element, keep: frozenset[str] | None = None) -> dict[str, Any]:
+    """A page record: field → text; the lines subpage → {line type: [line records]}. With ``keep``, only those
+    fields (a lines subpage among them keeps each line's ``Line_No``): a written document comes back whole, and
+    the push reads a few fields of it, so lxml picks them instead of a walk over every element."""
+    if keep is not None:
+        return _kept(node, keep)
     record: dict[str, Any] = {}
     for child in node:
         name = _localname(child.tag)
@@ -500,6 +540,21 @@ def _record(node: etree._Element) -> dict[str, Any]:
             lines: dict[str, list[dict[str, Any]]] = {}
             for line in child:
                 lines.setdefault(_localname(line.tag), []).append(_record(line))
+            record[name] = lines
+        else:
+            record[name] = child.text
+    return record
+
+
+def _kept(node: etree._Element, keep: frozenset[str]) -> dict[str, Any]:
+    ns = node.tag[: node.tag.rfind("}") + 1]
+    record: dict[str, Any] = {}
+    for child in node.iterchildren(*(ns + name for name in keep)):
+        name = child.tag[len(ns) :]
+        if len(child):
+            lines: dict[str, list[dict[str, Any]]] = {}
+            for line in child:
+                lines.setdefault(_localname(line.tag), []).append({"Line_No": line.findtext(ns + "Line_No")})
             record[name] = lines
         else:
             record[name] = child.text
