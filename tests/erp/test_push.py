@@ -79,6 +79,27 @@ class TestHappyPath:
         assert pusher.claim(10) == []  # leased rows are not claimed again
 
 
+class TestTick:
+    def test_a_defect_in_one_row_lets_the_claimed_rows_finish_then_the_tick_raises_it(
+        self, api, ops, queued, pusher, erp, monkeypatch
+    ):
+        create, broken = erp.create, []
+
+        def create_with_a_defect_once(doc_type, header):
+            if not broken:
+                broken.append(header.external_document_no)
+                raise RuntimeError("a defect")
+            return create(doc_type, header)
+
+        monkeypatch.setattr(erp, "create", create_with_a_defect_once)
+        with pytest.raises(RuntimeError, match="a defect"):
+            pusher.tick(max_seconds=5)
+        statuses = {id_.upper(): s["status"] for id_, s in statements_of(api, ops, queued).items()}
+        assert statuses.pop(broken[0]) == "Pending"  # its lease stays until it expires; nothing was sent
+        assert "Issued" in statuses.values()  # the rows claimed with it were pushed before the tick raised
+        assert set(statuses.values()) <= {"Issued", "Queued"}  # nothing claimed was left half-done
+
+
 class TestUnknownOutcome:
     def test_timeout_after_commit_on_create_resumes_without_a_second_create(self, api, ops, db, queued, pusher, erp):
         erp.inject("create", ErpRetryableError("read timeout", certain_not_applied=False), after_commit=True)

@@ -197,7 +197,7 @@ class Pusher:
         try:
             while True:
                 share = self.slots  # the heartbeat may re-split the cluster's slots while this runs
-                # claim ahead once the queue runs low: a batch per claim, at most one waiting row per thread
+                # claim ahead once the queue runs low: a batch per claim, at most one row per call slot waiting
                 low = pending <= WORKERS_PER_SLOT * share
                 if low and failure is None and not self.stopping and time.monotonic() < deadline:
                     claims = self._claim_within_breaker((WORKERS_PER_SLOT + 1) * share - pending)
