@@ -8,12 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.db.types import json_dumps, json_loads
+
+#: What a repository executes on: an ORM session, or a bare connection (`Database.transaction`).
+Executor = Session | Connection
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 #: Page cache of each SQLite connection, in KiB: bulk inserts touch several indexes.
@@ -83,6 +86,16 @@ def _sqlite_on_begin(connection: Any) -> None:
 _SQLITE_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "DEFERRED": "BEGIN DEFERRED"}
 
 
+def dialect_of(executor: Executor) -> str:
+    return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
+
+
+def orm(executor: Executor) -> Session:
+    """The ORM session a repository method that loads objects needs (a bare connection cannot)."""
+    assert isinstance(executor, Session), "this needs an ORM session, not a bare connection"
+    return executor
+
+
 class Database:
     """The engine and a session factory for one database URL."""
 
@@ -90,9 +103,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self.read_sessions = sessionmaker(
-            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False, autoflush=False
-        )
+        self.read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
 
     @property
     def dialect(self) -> str:
@@ -117,6 +129,28 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on a bare connection, for hot paths whose SQL is all Core (the ERP push): an ORM
+        session's bookkeeping cost more than such a transaction's statements. Commit on success, else roll back."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """A read-only `transaction` (deferred BEGIN on SQLite; rolled back at the end)."""
+        with self.read_engine.connect() as connection:
+            yield connection
+
+    @staticmethod
+    @contextmanager
+    def orm_within(connection: Connection) -> Iterator[Session]:
+        """An ORM session inside a `transaction`, for the rare step that needs objects; flushed at the end, while
+        committing stays with the transaction."""
+        with Session(bind=connection, expire_on_commit=False, autoflush=False) as session:
+            yield session
+            session.flush()
 
     @contextmanager
     def read_scope(self) -> Iterator[Session]:

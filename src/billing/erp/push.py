@@ -244,14 +244,15 @@ class Pusher:
             self.breaker.cancel_probe()  # nothing to probe with: the next due row will
         return claims
 
-    def reference(self, references: ReferenceRepository, entity: str, object_id: str) -> dict[str, Any] | None:
+    def reference(self, entity: str, object_id: str) -> dict[str, Any] | None:
         """A reference document, read once per tick (and at most every few seconds) rather than once per charge."""
         key = (entity, object_id)
         cached = self._references.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        document = references.get_doc(entity, object_id)
+        with self.database.read_scope() as session:
+            document = ReferenceRepository(session).get_doc(entity, object_id)
         self._references[key] = (now + REFERENCE_TTL_S, document)
         return document
 
@@ -270,7 +271,7 @@ class Pusher:
     def claim(self, limit: int) -> list[OutboxClaim]:
         if limit <= 0:
             return []
-        with self.database.session_scope() as session:
+        with self.database.transaction() as session:
             if ControlRepository(session).paused():
                 return []
             claims = OutboxRepository(session).claim(
@@ -526,15 +527,12 @@ class ClaimRun:
 
     # --- finishing --------------------------------------------------------------------------------------
     def _plan(self) -> DocumentPlan:
-        with self.database.read_scope() as session:
+        with self.database.read_transaction() as session:
             plans = PlanRepository(session)
             statement = plans.facts(self.claim.statement_id)
             if statement is None:
                 raise PlanError(f"Statement {self.claim.statement_id} no longer exists.")
-            references = ReferenceRepository(session)
-            planner = Planner(
-                self.settings, lambda entity, object_id: self.pusher.reference(references, entity, object_id)
-            )
+            planner = Planner(self.settings, self.pusher.reference)
             header = planner.header(statement)
             detailed_max = self.settings.push.detailed_max_charges
             charges = plans.charge_lines(statement.id, limit=detailed_max + 1)
@@ -545,7 +543,7 @@ class ClaimRun:
             return DocumentPlan(doc_type_of(statement), header, lines)
 
     def _stage(self, stage: str, document_no: str) -> None:
-        with self.database.session_scope() as session:
+        with self.database.transaction() as session:
             self._flush_attempts(session)
             if not OutboxRepository(session).fenced(self.claim, stage=stage, erp_document_no=document_no):
                 raise LeaseLost
@@ -553,7 +551,7 @@ class ClaimRun:
     def _finish(self, statement_change: Callable[[StatementState], dict[str, Any] | None] | None, **row: Any) -> bool:
         """End the claim (fenced) and, in the same transaction, apply ``statement_change``'s column values to the
         statement; a statement that became Issued or Cancelled lets its ledger follow."""
-        with self.database.session_scope() as session:
+        with self.database.transaction() as session:
             self._flush_attempts(session)
             row.update(lease_owner=None, lease_token=None, lease_until=None)
             if not OutboxRepository(session).fenced(self.claim, **row):
@@ -568,7 +566,8 @@ class ClaimRun:
                     values["audit"] = with_events(state.audit or {}, [event], SYSTEM_ACTOR, now)
                 plans.update_statement(self.claim.statement_id, **values, updated_at=now)
                 if values.get("status") in TERMINAL_STATUSES:
-                    follow_statements(session, state.ledger_id, state.custom_ledger_id, now)
+                    with self.database.orm_within(session) as orm:  # the ledger may complete: objects change
+                        follow_statements(orm, state.ledger_id, state.custom_ledger_id, now)
         return True
 
     def done(self, document: ErpDocument, resolution: str, *, refused_withdraw: bool = False) -> str:

@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ClauseElement,
-    Connection,
     Select,
     Table,
     Update,
@@ -35,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from billing.charges.repository import in_statement
+from billing.db.engine import Executor, dialect_of, orm
 from billing.db.models import (
     Charge,
     CreditMemo,
@@ -56,16 +56,12 @@ _PG_NOW = func.timezone("utc", func.clock_timestamp())
 _SELECT_PG_NOW = text("SELECT timezone('utc', clock_timestamp())")
 
 
-def dialect_of(session: Session | Connection) -> str:
-    return session.dialect.name if isinstance(session, Connection) else session.get_bind().dialect.name
-
-
-def db_now_sql(session: Session | Connection) -> Any:
+def db_now_sql(session: Executor) -> Any:
     """The database's current time inside a statement (PostgreSQL: its clock, no extra round trip)."""
     return _PG_NOW if dialect_of(session) == "postgresql" else utcnow()
 
 
-def db_now(session: Session | Connection) -> datetime:
+def db_now(session: Executor) -> datetime:
     """The database's current time as naive UTC (PostgreSQL: its clock; SQLite: this host's, the same host)."""
     if dialect_of(session) == "postgresql":
         value = session.execute(_SELECT_PG_NOW).scalar_one()
@@ -133,7 +129,7 @@ def _fenced(names: tuple[str, ...], db_clock: bool) -> Update:
 
 
 class OutboxRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     def claim(self, replica: str, limit: int, lease: timedelta) -> list[OutboxClaim]:
@@ -202,7 +198,7 @@ class OutboxRepository:
         stmt = select(ErpOutbox).where(ErpOutbox.statement_id == statement_id)
         if for_update:
             stmt = stmt.with_for_update()
-        return self.session.execute(stmt).scalar_one_or_none()
+        return orm(self.session).execute(stmt).scalar_one_or_none()
 
     def counts(self) -> dict[str, int]:
         """Rows by §5.5 state: due, waiting, leased, dead."""
@@ -250,7 +246,7 @@ ATTEMPT_LIST_SPEC = ListSpec(
 
 
 class AttemptRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     def add(self, **values: Any) -> None:
@@ -273,7 +269,7 @@ _PAUSED = select(cast(Table, ErpControl.__table__).c.paused).where(cast(Table, E
 
 
 class ControlRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     def paused(self) -> bool:
@@ -282,13 +278,12 @@ class ControlRepository:
 
     def get(self, *, for_update: bool = False) -> ErpControl:
         """The one control row (created when missing)."""
-        control = self.session.get(ErpControl, 1, with_for_update=for_update)
+        session = orm(self.session)
+        control = session.get(ErpControl, 1, with_for_update=for_update)
         if control is None:  # the migration seeds it; concurrent first users may both insert
-            dialect_insert = (
-                postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            )
-            self.session.execute(dialect_insert(ErpControl).values(id=1, paused=False).on_conflict_do_nothing())
-            control = self.session.get(ErpControl, 1, with_for_update=for_update)
+            dialect_insert = postgresql_insert if dialect_of(session) == "postgresql" else sqlite_insert
+            session.execute(dialect_insert(ErpControl).values(id=1, paused=False).on_conflict_do_nothing())
+            control = session.get(ErpControl, 1, with_for_update=for_update)
             assert control is not None
         return control
 
@@ -357,7 +352,7 @@ class PlanRepository:
 
     The per-push reads and writes are Core statements on columns, not ORM objects (they run for every push)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     def facts(self, statement_id: str) -> StatementFacts | None:
@@ -407,7 +402,7 @@ class PlanRepository:
         return [ItemTotal(*row) for row in rows]
 
     def statement(self, statement_id: str, *, for_update: bool = False) -> Statement | None:
-        return self.session.get(Statement, statement_id, with_for_update=for_update, populate_existing=for_update)
+        return orm(self.session).get(Statement, statement_id, with_for_update=for_update, populate_existing=for_update)
 
 
 class CursorRepository:
