@@ -136,6 +136,9 @@ class SoapGateway:
     ) -> None:
         self.settings = settings
         self._injected_sessions = session_factory is not None
+        #: (host pool, path) by service URL: the pool manager's look-up, done once
+        self._host_pools: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
+        self._timeout = urllib3.Timeout(connect=settings.timeouts.connect_s, read=settings.timeouts.operation_s)
         self._transport = _Transport(settings, session_factory or self._default_session)
         self._wsdl_dir = wsdl_dir or settings.wsdl_dir
         self._services: dict[str, Any] = {}
@@ -181,8 +184,21 @@ class SoapGateway:
         correlation = getattr(local, "correlation_id", None)
         headers = {**headers, **auth_headers, **({"X-Correlation-Id": correlation} if correlation else {})}
         local.request = body
-        timeout = urllib3.Timeout(connect=self.settings.timeouts.connect_s, read=self.settings.timeouts.operation_s)
-        answer = pool.request("POST", url, body=body, headers=headers, timeout=timeout, retries=False, redirect=False)
+        target = self._host_pools.get(url)
+        if target is None:
+            parts = urllib.parse.urlsplit(url)
+            target = self._host_pools[url] = (pool.connection_from_url(url), parts.path or "/")
+        host_pool, path = target
+        answer = host_pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            headers=headers,
+            timeout=self._timeout,
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+        )
         local.response = reply = _Reply(answer.status, answer.headers, answer.data)
         return reply
 
