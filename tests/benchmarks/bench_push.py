@@ -194,8 +194,11 @@ def _p5_worker(url: str, replica: str, results: Any) -> None:
     from billing.erp.gateway import ErpDocument
     from billing.erp.push import ClaimRun, Pusher
     from billing.erp.settings import ErpSettings
+    from billing.logging import configure
+    from billing.settings import LogSettings
     from erp.fake_erp import FakeErp
 
+    configure(LogSettings(level="WARNING", format="json"))  # as the P1 daemons run: no line per pushed row
     database = Database(url)
     settings = ErpSettings.model_validate({"rate_limit_per_minute": 0, "push": {"batch": 50}})
     pusher = Pusher(database, settings, FakeErp(), replica, slots=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -145,3 +146,15 @@ def test_a_delivery_rule_naming_no_target_refuses_to_start(tmp_path: Path) -> No
     )
     assert refused.returncode == 2
     assert "nowhere" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_tick_skipped_while_the_last_run_goes_on_is_not_logged_but_other_scheduler_warnings_are(caplog):
+    import billing.jobs.daemon  # noqa: F401 - installs the filter
+
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    with caplog.at_level(logging.WARNING, logger="apscheduler.scheduler"):
+        scheduler_log.warning(
+            'Execution of job "%s" skipped: maximum number of running instances reached (%d)', "erp.push", 1
+        )
+        scheduler_log.warning('Run time of job "%s" was missed by %s', "erp.push", "0:00:02")
+    assert [record.getMessage() for record in caplog.records] == ['Run time of job "erp.push" was missed by 0:00:02']
