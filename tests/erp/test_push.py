@@ -16,6 +16,7 @@ from billing.erp.errors import ErpAuthError, ErpRejectedError, ErpRetryableError
 from billing.erp.gateway import ErpDocument, PlannedHeader, PlannedLine
 from billing.erp.plan import DocumentPlan
 from billing.erp.push import Pusher, decide
+from billing.erp.repository import OutboxRepository
 from billing.kit.timeutil import utcnow
 from erp.fake_erp import FakeErp
 
@@ -77,6 +78,21 @@ class TestHappyPath:
         assert len(claims) == len(queued)
         assert {s["status"] for s in statements_of(api, ops, queued).values()} == {"Pending"}
         assert pusher.claim(10) == []  # leased rows are not claimed again
+
+    def test_a_released_claim_is_not_counted_and_its_lease_is_cleared(self, db, queued, pusher):
+        (claim,) = pusher.claim(1)
+        with db.session_scope() as session:
+            assert OutboxRepository(session).release(claim)
+            assert not OutboxRepository(session).release(claim)  # fenced: the token is gone
+        with db.read_scope() as session:
+            row = session.get(ErpOutbox, claim.id)
+            assert row is not None
+            assert (row.claims, row.lease_token, row.lease_until, row.state) == (
+                claim.claims - 1,
+                None,
+                None,
+                "pending",
+            )
 
 
 class TestTick:

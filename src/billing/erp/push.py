@@ -40,7 +40,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from billing.auth.principal import SYSTEM_ACTOR
-from billing.db.engine import Database
+from billing.db.engine import Database, Executor
 from billing.erp.breaker import CircuitBreaker, TokenBucket
 from billing.erp.errors import (
     ERP_DIVERGED,
@@ -244,15 +244,15 @@ class Pusher:
             self.breaker.cancel_probe()  # nothing to probe with: the next due row will
         return claims
 
-    def reference(self, entity: str, object_id: str) -> dict[str, Any] | None:
-        """A reference document, read once per tick (and at most every few seconds) rather than once per charge."""
+    def reference(self, executor: Executor, entity: str, object_id: str) -> dict[str, Any] | None:
+        """A reference document, read once per tick (and at most every few seconds) rather than once per charge;
+        a miss reads it on the caller's connection (a second one per thread could exhaust the pool)."""
         key = (entity, object_id)
         cached = self._references.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        with self.database.read_scope() as session:
-            document = ReferenceRepository(session).get_doc(entity, object_id)
+        document = ReferenceRepository(executor).get_doc(entity, object_id)
         self._references[key] = (now + REFERENCE_TTL_S, document)
         return document
 
@@ -271,15 +271,15 @@ class Pusher:
     def claim(self, limit: int) -> list[OutboxClaim]:
         if limit <= 0:
             return []
-        with self.database.transaction() as session:
-            if ControlRepository(session).paused():
+        with self.database.transaction() as connection:
+            if ControlRepository(connection).paused():
                 return []
-            claims = OutboxRepository(session).claim(
+            claims = OutboxRepository(connection).claim(
                 self.replica, min(limit, self.settings.push.batch), timedelta(seconds=self.settings.push.lease_s)
             )
             first_pushes = [claim.statement_id for claim in claims if claim.op == "push"]
             if first_pushes:  # first-time claims move their statement Queued → Pending (§3.2)
-                plans = PlanRepository(session)
+                plans = PlanRepository(connection)
                 now = utcnow()
                 plans.update_statements(
                     {
@@ -521,18 +521,18 @@ class ClaimRun:
         if self.pusher.metrics:
             self.pusher.metrics.on_call(operation, outcome, time.monotonic() - started)
 
-    def _flush_attempts(self, session: Any) -> None:
-        AttemptRepository(session).add_many(self.attempts)
+    def _flush_attempts(self, executor: Executor) -> None:
+        AttemptRepository(executor).add_many(self.attempts)
         self.attempts = []
 
     # --- finishing --------------------------------------------------------------------------------------
     def _plan(self) -> DocumentPlan:
-        with self.database.read_transaction() as session:
-            plans = PlanRepository(session)
+        with self.database.read_transaction() as connection:
+            plans = PlanRepository(connection)
             statement = plans.facts(self.claim.statement_id)
             if statement is None:
                 raise PlanError(f"Statement {self.claim.statement_id} no longer exists.")
-            planner = Planner(self.settings, self.pusher.reference)
+            planner = Planner(self.settings, partial(self.pusher.reference, connection))
             header = planner.header(statement)
             detailed_max = self.settings.push.detailed_max_charges
             charges = plans.charge_lines(statement.id, limit=detailed_max + 1)
@@ -543,20 +543,20 @@ class ClaimRun:
             return DocumentPlan(doc_type_of(statement), header, lines)
 
     def _stage(self, stage: str, document_no: str) -> None:
-        with self.database.transaction() as session:
-            self._flush_attempts(session)
-            if not OutboxRepository(session).fenced(self.claim, stage=stage, erp_document_no=document_no):
+        with self.database.transaction() as connection:
+            self._flush_attempts(connection)
+            if not OutboxRepository(connection).fenced(self.claim, stage=stage, erp_document_no=document_no):
                 raise LeaseLost
 
     def _finish(self, statement_change: Callable[[StatementState], dict[str, Any] | None] | None, **row: Any) -> bool:
         """End the claim (fenced) and, in the same transaction, apply ``statement_change``'s column values to the
         statement; a statement that became Issued or Cancelled lets its ledger follow."""
-        with self.database.transaction() as session:
-            self._flush_attempts(session)
+        with self.database.transaction() as connection:
+            self._flush_attempts(connection)
             row.update(lease_owner=None, lease_token=None, lease_until=None)
-            if not OutboxRepository(session).fenced(self.claim, **row):
+            if not OutboxRepository(connection).fenced(self.claim, **row):
                 return False
-            plans = PlanRepository(session)
+            plans = PlanRepository(connection)
             state = plans.state(self.claim.statement_id) if statement_change is not None else None
             values = statement_change(state) if statement_change is not None and state is not None else None
             if state is not None and values:
@@ -566,7 +566,7 @@ class ClaimRun:
                     values["audit"] = with_events(state.audit or {}, [event], SYSTEM_ACTOR, now)
                 plans.update_statement(self.claim.statement_id, **values, updated_at=now)
                 if values.get("status") in TERMINAL_STATUSES:
-                    with self.database.orm_within(session) as orm:  # the ledger may complete: objects change
+                    with self.database.orm_within(connection) as orm:  # the ledger may complete: objects change
                         follow_statements(orm, state.ledger_id, state.custom_ledger_id, now)
         return True
 

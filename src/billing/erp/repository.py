@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    ClauseElement,
     Select,
     Table,
     Update,
@@ -54,11 +53,6 @@ from billing.kit.timeutil import utcnow
 
 _PG_NOW = func.timezone("utc", func.clock_timestamp())
 _SELECT_PG_NOW = text("SELECT timezone('utc', clock_timestamp())")
-
-
-def db_now_sql(session: Executor) -> Any:
-    """The database's current time inside a statement (PostgreSQL: its clock, no extra round trip)."""
-    return _PG_NOW if dialect_of(session) == "postgresql" else utcnow()
 
 
 def db_now(session: Executor) -> datetime:
@@ -169,9 +163,6 @@ class OutboxRepository:
     def fenced(self, claim: OutboxClaim, **values: Any) -> bool:
         """Update the claimed row only while the claim holds it (§3.2 "Finish")."""
         fence = {"b_id": claim.id, "b_token": claim.token}
-        if any(isinstance(value, ClauseElement) for value in values.values()):  # e.g. claims - 1 (rare: built here)
-            values.setdefault("updated_at", db_now_sql(self.session))
-            return self.session.execute(_FENCE.values(**values), fence).rowcount == 1  # type: ignore[attr-defined]
         db_clock = "updated_at" not in values and dialect_of(self.session) == "postgresql"
         if "updated_at" not in values and not db_clock:
             values["updated_at"] = utcnow()
@@ -181,7 +172,8 @@ class OutboxRepository:
 
     def release(self, claim: OutboxClaim) -> bool:
         """Give an unworked row back (shutdown, breaker, pause): lease cleared, the claim not counted."""
-        return self.fenced(claim, lease_owner=None, lease_token=None, lease_until=None, claims=OUTBOX.c.claims - 1)
+        # while the fence holds, the row's claim count is still this claim's (a re-claim changes the token)
+        return self.fenced(claim, lease_owner=None, lease_token=None, lease_until=None, claims=claim.claims - 1)
 
     def reap(self, grace: timedelta) -> list[tuple[int, str, str | None]]:
         """Clear leases expired for over ``grace``; returns (row id, statement id, owner) of each."""
@@ -265,7 +257,8 @@ class AttemptRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-_PAUSED = select(cast(Table, ErpControl.__table__).c.paused).where(cast(Table, ErpControl.__table__).c.id == 1)
+CONTROL = cast(Table, ErpControl.__table__)
+_PAUSED = select(CONTROL.c.paused).where(CONTROL.c.id == 1)
 
 
 class ControlRepository:

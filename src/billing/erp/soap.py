@@ -518,7 +518,7 @@ _SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 def _result(
     operation: str, response: requests.Response | _Reply, retry_after: float | None, keep: frozenset[str] | None = None
 ) -> Any:
-    """The ``{Operation}_Result`` of a response as dicts/lists of text (records cut to ``keep``, see `_record`);
+    """The ``{Operation}_Result`` of a response as dicts/lists of text (records cut to ``keep``, see `_kept`);
     faults and HTTP errors as ERP errors."""
     try:
         root = etree.fromstring(response.content, parser=_PARSER) if response.content else None
@@ -536,19 +536,17 @@ def _result(
     result = body_node[0]
     if operation == "ReadMultiple":  # <ReadMultiple_Result><ReadMultiple_Result><Page>…</Page>…
         holder = result[0] if len(result) and etree.QName(result[0]).localname == "ReadMultiple_Result" else result
-        return [_record(node, keep) for node in holder]
+        return [_record(node) if keep is None else _kept(node, keep) for node in holder]
     if len(result) == 0:
         return None
     first = result[0]
-    return _record(first, keep) if len(first) else first.text
+    if not len(first):
+        return first.text
+    return _record(first) if keep is None else _kept(first, keep)
 
 
-def _record(node: etree._Element, keep: frozenset[str] | None = None) -> dict[str, Any]:
-    """A page record: field → text; the lines subpage → {line type: [line records]}. With ``keep``, only those
-    fields (a lines subpage among them keeps each line's ``Line_No``): a written document comes back whole, and
-    the push reads a few fields of it, so lxml picks them instead of a walk over every element."""
-    if keep is not None:
-        return _kept(node, keep)
+def _record(node: etree._Element) -> dict[str, Any]:
+    """A page record: field → text; the lines subpage → {line type: [line records]}."""
     record: dict[str, Any] = {}
     for child in node:
         name = _localname(child.tag)
@@ -563,6 +561,9 @@ def _record(node: etree._Element, keep: frozenset[str] | None = None) -> dict[st
 
 
 def _kept(node: etree._Element, keep: frozenset[str]) -> dict[str, Any]:
+    """A page record cut to the fields in ``keep`` (a lines subpage among them keeps each line's ``Line_No``): a
+    written document comes back whole and the push reads a few fields of it, so lxml picks them out instead of a
+    walk over every element."""
     ns = node.tag[: node.tag.rfind("}") + 1]
     record: dict[str, Any] = {}
     for child in node.iterchildren(*(ns + name for name in keep)):

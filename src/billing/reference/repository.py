@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, String, Text, and_, cast, delete, insert, or_, select, type_coerce
-from sqlalchemy.orm import Session
 
+from billing.db.engine import Executor, orm
 from billing.db.models import ManualOverride, ReferenceLink, ReferenceObject
 from billing.db.query import ListSpec
 from billing.kit.rql import Field, FieldType
@@ -26,12 +26,12 @@ _CHUNK = 500
 
 
 class ReferenceRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     # -- lookups ---------------------------------------------------------------------------------------
     def get(self, entity: str, object_id: str) -> ReferenceObject | None:
-        return self.session.get(ReferenceObject, (entity, object_id))
+        return orm(self.session).get(ReferenceObject, (entity, object_id))
 
     def get_doc(self, entity: str, object_id: str) -> dict[str, Any] | None:
         return self.session.execute(
@@ -70,11 +70,15 @@ class ReferenceRepository:
         return found
 
     def token_by_hash(self, secret_sha256: str) -> ReferenceObject | None:
-        return self.session.execute(
-            select(ReferenceObject).where(
-                ReferenceObject.entity == "api-tokens", ReferenceObject.secret_sha256 == secret_sha256
+        return (
+            orm(self.session)
+            .execute(
+                select(ReferenceObject).where(
+                    ReferenceObject.entity == "api-tokens", ReferenceObject.secret_sha256 == secret_sha256
+                )
             )
-        ).scalar_one_or_none()
+            .scalar_one_or_none()
+        )
 
     def docs(self, entity: str) -> dict[str, dict[str, Any]]:
         rows = self.session.execute(
